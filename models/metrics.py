@@ -1,0 +1,79 @@
+"""AUC, KS and the ROC/KS plots shown to risk modellers (label owner only)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.metrics import roc_auc_score, roc_curve  # noqa: E402
+
+
+def _check(y: np.ndarray, score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    y = np.asarray(y).ravel().astype(int)
+    score = np.asarray(score, dtype="float64").ravel()
+    if y.shape != score.shape:
+        raise ValueError(f"labels ({y.shape[0]}) and scores ({score.shape[0]}) differ in length")
+    if len(np.unique(y)) != 2:
+        raise ValueError("AUC and KS need both classes in the evaluation set")
+    if not np.isfinite(score).all():
+        raise ValueError("scores contain NaN or infinite values")
+    return y, score
+
+
+def auc(y: np.ndarray, score: np.ndarray) -> float:
+    y, score = _check(y, score)
+    return float(roc_auc_score(y, score))
+
+
+def ks(y: np.ndarray, score: np.ndarray) -> float:
+    """Kolmogorov-Smirnov statistic: max gap between the classes' score CDFs."""
+    y, score = _check(y, score)
+    fpr, tpr, _ = roc_curve(y, score)
+    return float(np.max(tpr - fpr))
+
+
+def _png(fig: plt.Figure) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def roc_plot(y: np.ndarray, scores: Mapping[str, np.ndarray], title: str = "ROC (held-out)") -> bytes:
+    fig, ax = plt.subplots(figsize=(5.2, 4.6))
+    for name, s in scores.items():
+        yy, ss = _check(y, s)
+        fpr, tpr, _ = roc_curve(yy, ss)
+        ax.plot(fpr, tpr, label=f"{name} (AUC {auc(yy, ss):.3f})")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("False positive rate")
+    ax.set_ylabel("True positive rate")
+    ax.set_title(title)
+    ax.legend(loc="lower right", fontsize=8)
+    return _png(fig)
+
+
+def ks_plot(y: np.ndarray, score: np.ndarray, name: str) -> bytes:
+    """Cumulative share of goods and bads by score; the KS gap marked."""
+    yy, ss = _check(y, score)
+    order = np.argsort(-ss)
+    ys = yy[order]
+    frac = np.arange(1, len(ys) + 1) / len(ys)
+    cum_bad = np.cumsum(ys) / max(ys.sum(), 1)
+    cum_good = np.cumsum(1 - ys) / max((1 - ys).sum(), 1)
+    gap = cum_bad - cum_good
+    i = int(np.argmax(gap))
+    fig, ax = plt.subplots(figsize=(5.2, 4.6))
+    ax.plot(frac, cum_bad, label="defaults (cum.)")
+    ax.plot(frac, cum_good, label="non-defaults (cum.)")
+    ax.vlines(frac[i], cum_good[i], cum_bad[i], color="red", linestyle="--", label=f"KS {gap[i]:.3f}")
+    ax.set_xlabel("Share of firms, riskiest first")
+    ax.set_ylabel("Cumulative share")
+    ax.set_title(f"KS: {name}")
+    ax.legend(loc="lower right", fontsize=8)
+    return _png(fig)

@@ -1,0 +1,87 @@
+"""Per-party preparation done inside the owner's domain.
+
+The train/test split is a keyed hash of each aligned key, so every party
+computes the same split alone, with no message exchanged. Imputation and
+scaling statistics come from the party's own training rows and stay with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+def test_mask(keys: pd.Series | list[str], seed: int, test_fraction: float) -> np.ndarray:
+    """True for keys in the held-out set; identical at every party."""
+    salt = f"safehouse-split:{seed}:".encode()
+    u = np.fromiter(
+        (int.from_bytes(hashlib.sha256(salt + str(k).encode()).digest()[:8], "big") / 2.0**64 for k in keys),
+        dtype="float64",
+    )
+    return u < test_fraction
+
+
+@dataclass(frozen=True)
+class TreePrep:
+    """Missing values become a per-column sentinel below the training minimum,
+    so tree splits can still separate them (SecureBoost takes no NaN)."""
+
+    fill: dict[str, float]
+
+    @staticmethod
+    def fit(train: pd.DataFrame) -> TreePrep:
+        fill = {}
+        for c in train.columns:
+            col = train[c].to_numpy(dtype="float64")
+            lo = np.nanmin(col) if np.isfinite(col).any() else 0.0
+            hi = np.nanmax(col) if np.isfinite(col).any() else 0.0
+            fill[c] = float(lo - 1.0 - 0.1 * (hi - lo))
+        return TreePrep(fill)
+
+    def apply(self, df: pd.DataFrame) -> pd.DataFrame:
+        return df.fillna(self.fill).astype("float32")
+
+
+@dataclass(frozen=True)
+class LinearPrep:
+    """Median imputation, a missing flag for columns with gaps, standardisation
+    and clipping: what a logistic regression in fixed point needs."""
+
+    median: dict[str, float]
+    mean: dict[str, float]
+    std: dict[str, float]
+    flags: tuple[str, ...]
+
+    @staticmethod
+    def fit(train: pd.DataFrame) -> LinearPrep:
+        median = {c: float(np.nan_to_num(np.nanmedian(train[c].to_numpy(dtype="float64")))) for c in train}
+        flags = tuple(c for c in train if train[c].isna().any())
+        filled = LinearPrep._fill(train, median, flags)
+        mean = {c: float(filled[c].mean()) for c in filled}
+        std = {c: float(filled[c].std()) or 1.0 for c in filled}
+        return LinearPrep(median, mean, std, flags)
+
+    @staticmethod
+    def _fill(df: pd.DataFrame, median: dict[str, float], flags: tuple[str, ...]) -> pd.DataFrame:
+        out = df.fillna(median).astype("float64")
+        # Heavy-tailed amounts: log-compress before scaling.
+        for c in out:
+            v = out[c].to_numpy()
+            if v.min() >= 0 and v.max() > 100:
+                out[c] = np.log1p(v)
+        for c in flags:
+            out[f"{c}__missing"] = df[c].isna().astype("float64")
+        return out
+
+    def apply(self, df: pd.DataFrame) -> pd.DataFrame:
+        filled = self._fill(df, self.median, self.flags)
+        for c in filled:
+            filled[c] = ((filled[c] - self.mean[c]) / self.std[c]).clip(-5, 5)
+        return filled.astype("float32")
+
+    @property
+    def width(self) -> int:
+        return len(self.mean)

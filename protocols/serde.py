@@ -1,0 +1,92 @@
+"""The one module converting between protobuf messages and typed dataclasses."""
+
+from __future__ import annotations
+
+from protocols import control_pb2 as pb
+from protocols import messages as m
+from protocols.constants import JobState
+
+_STATE_TO_PB = {
+    JobState.QUEUED: pb.QUEUED,
+    JobState.RUNNING: pb.RUNNING,
+    JobState.SUCCEEDED: pb.SUCCEEDED,
+    JobState.FAILED: pb.FAILED,
+    JobState.CANCELLED: pb.CANCELLED,
+}
+_STATE_FROM_PB = {v: k for k, v in _STATE_TO_PB.items()}
+
+
+def state_to_pb(s: JobState) -> int:
+    return _STATE_TO_PB[s]
+
+
+def state_from_pb(v: int) -> JobState:
+    if v not in _STATE_FROM_PB:
+        raise ValueError(f"unknown job state {v}")
+    return _STATE_FROM_PB[v]
+
+
+def fingerprint_to_pb(f: m.Fingerprint) -> pb.Fingerprint:
+    return pb.Fingerprint(dataset=f.dataset, sha256=f.sha256, schema_sha256=f.schema_sha256,
+                          rows=f.rows, columns=f.columns)  # fmt: skip
+
+
+def fingerprint_from_pb(f: pb.Fingerprint) -> m.Fingerprint:
+    return m.Fingerprint(f.dataset, f.sha256, f.schema_sha256, int(f.rows), int(f.columns))
+
+
+def endpoint_to_pb(e: m.Endpoint) -> pb.Endpoint:
+    return pb.Endpoint(party=e.party, host=e.host, link_port=e.link_port, spu_port=e.spu_port)
+
+
+def endpoint_from_pb(e: pb.Endpoint) -> m.Endpoint:
+    return m.Endpoint(e.party, e.host, int(e.link_port), int(e.spu_port))
+
+
+def prepared_to_pb(p: m.Prepared) -> pb.PrepareReply:
+    return pb.PrepareReply(endpoint=endpoint_to_pb(p.endpoint), fingerprint=fingerprint_to_pb(p.fingerprint))
+
+
+def prepared_from_pb(p: pb.PrepareReply) -> m.Prepared:
+    return m.Prepared(endpoint_from_pb(p.endpoint), fingerprint_from_pb(p.fingerprint))
+
+
+def party_status_to_pb(s: m.PartyStatus) -> pb.PartyStatus:
+    return pb.PartyStatus(party=s.party, job_id=s.job_id, state=state_to_pb(s.state), stage=s.stage,
+                          detail=s.detail, worker_pid=s.worker_pid, updated_at=s.updated_at)  # fmt: skip
+
+
+def party_status_from_pb(s: pb.PartyStatus) -> m.PartyStatus:
+    return m.PartyStatus(s.party, s.job_id, state_from_pb(s.state), s.stage, s.detail,
+                         int(s.worker_pid), float(s.updated_at))  # fmt: skip
+
+
+def outputs_to_pb(o: m.Outputs) -> pb.Outputs:
+    return pb.Outputs(
+        party=o.party,
+        metrics=o.metrics,
+        artifacts=[pb.Artifact(name=a.name, media_type=a.media_type, data=a.data, sha256=a.sha256)
+                   for a in o.artifacts],  # fmt: skip
+        model_parts=o.model_parts,
+        stage_seconds=o.stage_seconds,
+    )
+
+
+def outputs_from_pb(o: pb.Outputs) -> m.Outputs:
+    return m.Outputs(
+        party=o.party,
+        metrics=dict(o.metrics),
+        artifacts=tuple(m.Artifact(a.name, a.media_type, bytes(a.data), a.sha256) for a in o.artifacts),
+        model_parts=dict(o.model_parts),
+        stage_seconds=dict(o.stage_seconds),
+    )
+
+
+def job_status_to_pb(s: m.JobStatus) -> pb.JobStatus:
+    return pb.JobStatus(job_id=s.job_id, state=state_to_pb(s.state), stage=s.stage, detail=s.detail,
+                        parties=[party_status_to_pb(p) for p in s.parties], result_json=s.result_json)  # fmt: skip
+
+
+def job_status_from_pb(s: pb.JobStatus) -> m.JobStatus:
+    return m.JobStatus(s.job_id, state_from_pb(s.state), s.stage, s.detail,
+                       tuple(party_status_from_pb(p) for p in s.parties), s.result_json)  # fmt: skip
