@@ -317,26 +317,3 @@ def write_city(home: Home, rows: int, seed: int = 20241) -> dict[str, dict[str, 
         for name, (schema, frame) in datasets.items():
             out[party][name] = sch.write(ph.dataset_dir(name), schema, frame)
     return out
-
-
-def pooled_view(home: Home) -> tuple[pd.DataFrame, list[str], list[str]]:
-    """Simulation only: both parties' modelling data joined in one place.
-
-    Used for the pooled plaintext reference, which no real deployment could run.
-    Returns the joined numeric frame (key, features, label) and the platform's
-    and bank's feature names.
-    """
-    ps, pdf = sch.load(home.party(PLATFORM).dataset_dir(PROFILE))
-    bs, bdf = sch.load(home.party(BANK).dataset_dir(LOANS))
-    pf, bf = ps.features, bs.features
-    px = sch.encode_features(ps, pdf, pf)
-    px[KEY] = pdf[KEY].to_numpy()
-    bx = sch.encode_features(bs, bdf, bf)
-    bx[KEY] = bdf[KEY].to_numpy()
-    bx[LABEL] = bdf[LABEL].astype(int).to_numpy()
-    return px.merge(bx, on=KEY, how="inner"), pf, bf
-
-
-def write_default_tables(home: Home, rows: int, seed: int) -> Path:
-    write_city(home, rows, seed)
-    return home.root

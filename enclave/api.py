@@ -1,0 +1,107 @@
+"""The Python API behind the CLI, for notebooks and scripts.
+
+``run(spec)`` runs a job spec end to end (starting local party processes when
+the spec asks for a local deployment) and returns its summary, the same dict
+``safehouse run --json`` writes. ``follow`` streams a job's progress.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from enclave import jobspec
+from enclave.config import Home
+from enclave.errors import JobFailedError, SpecError
+from enclave.jobspec import JobSpec
+from enclave.local import LocalCluster
+from enclave.tracking import Tracker
+from protocols.constants import JobState
+from protocols.messages import JobStatus
+
+Progress = Callable[[str], None]
+
+
+def follow(client: Any, job_id: str, progress: Progress | None = None, poll: float = 0.5) -> JobStatus:
+    """Poll a job until it ends, reporting each new stage or party detail."""
+    seen: dict[str, tuple[str, str]] = {}
+    last_job = ("", "")
+    while True:
+        st: JobStatus = client.status(job_id)
+        if progress is not None:
+            for p in st.parties:
+                now = (p.stage, p.detail)
+                if seen.get(p.party) != now:
+                    seen[p.party] = now
+                    progress(f"[{p.party}] {p.stage}: {p.detail}")
+            if not st.parties and (st.stage, st.detail) != last_job:
+                last_job = (st.stage, st.detail)
+                progress(f"[coordinator] {st.stage}: {st.detail}")
+        if st.state.terminal:
+            return st
+        time.sleep(poll)
+
+
+def summary(status: JobStatus) -> dict[str, Any]:
+    if status.state is not JobState.SUCCEEDED:
+        raise JobFailedError(f"job {status.job_id} {status.state.value}: {status.detail}")
+    result: dict[str, Any] = json.loads(status.result_json)
+    result["job_id"] = status.job_id
+    return result
+
+
+def run(
+    spec: JobSpec | str | Path,
+    home: Home | None = None,
+    progress: Progress | None = print,
+    coordinator: str | None = None,
+) -> dict[str, Any]:
+    """Run a job spec and return its summary; raise JobFailedError if it fails."""
+    from parties.coordinator.links import CoordinatorClient
+
+    home = home or Home.resolve()
+    if not isinstance(spec, JobSpec):
+        spec = jobspec.load(spec)
+    if spec.local:
+        with LocalCluster(home, spec.party_names) as cluster:
+            client = CoordinatorClient(cluster.address)
+            status = client.submit(spec.to_yaml())
+            if progress:
+                progress(f"job {status.job_id} submitted")
+            status = follow(client, status.job_id, progress)
+    else:
+        if coordinator is None:
+            raise SpecError("a remote deployment needs --coordinator HOST:PORT")
+        client = CoordinatorClient(coordinator)
+        status = client.submit(spec.to_yaml())
+        status = follow(client, status.job_id, progress)
+    result = summary(status)
+    if spec.pooled_reference:
+        if not spec.local:
+            raise SpecError("reference.pooled is simulation-only and needs a local deployment")
+        add_pooled_reference(home, spec, result, progress)
+    return result
+
+
+def add_pooled_reference(home: Home, spec: JobSpec, result: dict[str, Any], progress: Progress | None) -> None:
+    """Compute the simulation-only pooled model and record it beside the job."""
+    from models.reference import pooled
+
+    if progress:
+        progress("[simulation] pooled plaintext LightGBM on all columns (reference only)")
+    ref = pooled(home, spec)
+    result["models"]["pooled"] = {"auc": ref.auc, "ks": ref.ks, "simulation_only": True}
+    run_id = result.get("mlflow", {}).get("run_id")
+    if run_id:
+        tracker = Tracker(result["mlflow"]["tracking_uri"])
+        tracker.log_metrics(run_id, {"pooled_auc": ref.auc, "pooled_ks": ref.ks})
+        tracker.client.set_tag(run_id, "safehouse.pooled_reference", "simulation-only: rows joined in one process")
+
+
+def mlflow_run(result: dict[str, Any]) -> Any:
+    """The MLflow run of a job summary, for reading metrics and artifacts back."""
+    tracker = Tracker(result["mlflow"]["tracking_uri"])
+    return tracker.client.get_run(result["mlflow"]["run_id"])

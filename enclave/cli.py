@@ -1,0 +1,145 @@
+"""The ``safehouse`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from enclave.config import Home
+from enclave.errors import SafehouseError
+
+
+def _home(args: argparse.Namespace) -> Home:
+    return Home.resolve(args.home)
+
+
+def _logging(verbose: bool = True) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from enclave import demo
+
+    demo.run(_home(args), args.rows, args.seed, Path(args.json) if args.json else None)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from enclave import api
+
+    result = api.run(Path(args.spec), _home(args), print, coordinator=args.coordinator)
+    print(json.dumps(result["models"], indent=1))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+    return 0
+
+
+def cmd_node(args: argparse.Namespace) -> int:
+    from parties.node.config import NodeConfig
+    from parties.node.server import run
+
+    _logging()
+    config = NodeConfig.load(args.party, _home(args), args.advertise_host)
+    return run(config, args.host, args.port, Path(args.port_file) if args.port_file else None)
+
+
+def cmd_coordinator(args: argparse.Namespace) -> int:
+    from parties.coordinator.server import run
+
+    _logging()
+    nodes = {}
+    for item in args.node:
+        party, sep, addr = item.partition("=")
+        if not sep or ":" not in addr:
+            raise SafehouseError(f"--node {item!r}: expected PARTY=HOST:PORT")
+        nodes[party] = addr
+    return run(_home(args), nodes, args.host, args.port, Path(args.port_file) if args.port_file else None)
+
+
+def cmd_data_generate(args: argparse.Namespace) -> int:
+    from enclave import synth
+
+    fps = synth.write_city(_home(args), args.rows, args.seed)
+    for party, sets in fps.items():
+        for name, fp in sets.items():
+            print(f"{party}/{name}: {fp.rows} rows, {fp.columns} columns, sha256 {fp.sha256[:16]}")
+    return 0
+
+
+def cmd_data_check(args: argparse.Namespace) -> int:
+    from enclave import schema as sch
+
+    schema, df = sch.load(Path(args.dir))
+    print(f"{args.dir}: dataset {schema.name!r} of {schema.owner!r}: {len(df)} rows, {len(df.columns)} columns, valid")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="safehouse", description="Safehouse (数据安全屋): joint credit modelling")
+    p.add_argument("--home", help="state directory (default $SAFEHOUSE_HOME or ./.safehouse)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def with_home(sp: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        sp.add_argument("--home", default=argparse.SUPPRESS, help="state directory")
+        return sp
+
+    d = with_home(sub.add_parser("demo", help="run the whole lab on a synthetic city"))
+    d.add_argument("--rows", type=int, default=5000, help="bank loans to generate (default 5000)")
+    d.add_argument("--seed", type=int, default=20241)
+    d.add_argument("--json", help="write the summary JSON here")
+    d.set_defaults(fn=cmd_demo)
+
+    r = with_home(sub.add_parser("run", help="run a job spec"))
+    r.add_argument("spec")
+    r.add_argument("--json")
+    r.add_argument("--coordinator", help="HOST:PORT of a running coordinator (remote deployments)")
+    r.set_defaults(fn=cmd_run)
+
+    def server_args(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--host", default="127.0.0.1", help="listen host")
+        sp.add_argument("--port", type=int, default=0, help="listen port (0: the OS picks)")
+        sp.add_argument("--port-file", help="write the bound port here")
+
+    n = with_home(sub.add_parser("node", help="run a party node"))
+    n.add_argument("--party", required=True)
+    n.add_argument("--advertise-host", help="host other parties' workers use to reach this one")
+    server_args(n)
+    n.set_defaults(fn=cmd_node)
+
+    c = with_home(sub.add_parser("coordinator", help="run the coordinator"))
+    c.add_argument("--node", action="append", default=[], help="PARTY=HOST:PORT of a node (repeat)")
+    server_args(c)
+    c.set_defaults(fn=cmd_coordinator)
+
+    data = sub.add_parser("data", help="datasets").add_subparsers(dest="data_command", required=True)
+    g = with_home(data.add_parser("generate", help="write the synthetic city into the parties' homes"))
+    g.add_argument("--rows", type=int, default=5000)
+    g.add_argument("--seed", type=int, default=20241)
+    g.set_defaults(fn=cmd_data_generate)
+    ck = data.add_parser("check", help="validate a dataset directory against its schema")
+    ck.add_argument("dir")
+    ck.set_defaults(fn=cmd_data_check)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.fn(args))
+    except SafehouseError as e:
+        print(f"safehouse: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("safehouse: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""Start a whole Safehouse locally: one node process per party and a coordinator.
+
+The commands are exactly those in ``docker/compose.yaml`` (``safehouse node``,
+``safehouse coordinator``), on ports the OS picks. Every process runs in its
+own process group; leaving the context stops them all and reaps them, and a
+node stops its workers before it exits.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+from enclave.config import Home
+from enclave.errors import UnavailableError
+from enclave.procs import kill_group, wait_for_file
+
+
+def safehouse_command() -> list[str]:
+    """The installed ``safehouse`` entry point beside this interpreter."""
+    exe = Path(sys.executable).parent / "safehouse"
+    if exe.is_file():
+        return [str(exe)]
+    found = shutil.which("safehouse")
+    return [found] if found else [sys.executable, "-m", "enclave.cli"]
+
+
+@dataclass
+class LocalCluster:
+    home: Home
+    parties: list[str]
+    host: str = "127.0.0.1"
+    start_timeout: float = 60.0
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    node_addresses: dict[str, str] = field(default_factory=dict)
+    address: str = ""
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home.root / "logs"
+
+    def _spawn(self, role: str, args: list[str]) -> str:
+        run_dir = self.home.root / "run"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        port_file = run_dir / f"{role}.port"
+        port_file.unlink(missing_ok=True)
+        with (self.log_dir / f"{role}.log").open("ab") as log:
+            proc = subprocess.Popen(
+                [*safehouse_command(), *args, "--home", str(self.home.root), "--host", self.host,
+                 "--port", "0", "--port-file", str(port_file)],  # fmt: skip
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self.procs[role] = proc
+        try:
+            port = wait_for_file(port_file, self.start_timeout, proc)
+        except (RuntimeError, TimeoutError) as e:
+            raise UnavailableError(f"{role} did not start: {e}; see {self.log_dir / (role + '.log')}") from None
+        return f"{self.host}:{port}"
+
+    def start(self) -> LocalCluster:
+        try:
+            for p in self.parties:
+                self.node_addresses[p] = self._spawn(f"node-{p}", ["node", "--party", p])
+            nodes = [f"{p}={a}" for p, a in self.node_addresses.items()]
+            self.address = self._spawn("coordinator", ["coordinator", *[x for n in nodes for x in ("--node", n)]])
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        # Coordinator first (it concludes running jobs), then the nodes.
+        for role in sorted(self.procs, key=lambda r: r != "coordinator"):
+            kill_group(self.procs[role], grace=20.0)
+
+    def __enter__(self) -> LocalCluster:
+        return self.start()
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
