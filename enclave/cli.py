@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -129,8 +130,20 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _exit_on_sigterm() -> None:
+    # Turn SIGTERM/SIGHUP into an exception so every context manager (such as
+    # a LocalCluster holding party processes) runs its cleanup.
+    def bail(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, bail)
+    signal.signal(signal.SIGHUP, bail)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if args.command in ("demo", "run"):
+        _exit_on_sigterm()
     try:
         return int(args.fn(args))
     except SafehouseError as e:

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from enclave.jobspec import SgbParams
+from models.prep import TreePrep
 
 
 def lgbm_params(p: SgbParams, seed: int) -> dict[str, object]:
@@ -39,6 +40,9 @@ def lgbm_params(p: SgbParams, seed: int) -> dict[str, object]:
 def fit_predict(
     x_train: pd.DataFrame, y_train: np.ndarray, x_test: pd.DataFrame, p: SgbParams, seed: int
 ) -> tuple[lgb.LGBMClassifier, np.ndarray]:
+    # The same missing-value sentinel SecureBoost sees, so the comparison is
+    # of the protocols, not of two ways to treat gaps.
+    prep = TreePrep.fit(x_train)
     model = lgb.LGBMClassifier(**lgbm_params(p, seed))  # type: ignore[arg-type]
-    model.fit(x_train, np.asarray(y_train).ravel())
-    return model, model.predict_proba(x_test)[:, 1]
+    model.fit(prep.apply(x_train), np.asarray(y_train).ravel())
+    return model, model.predict_proba(prep.apply(x_test))[:, 1]

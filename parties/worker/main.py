@@ -99,6 +99,18 @@ def init_secretflow(job_id: str, party: str, cluster: list[Endpoint], spec: jobs
     return devices
 
 
+def _shutdown_within(seconds: float) -> None:
+    import threading
+
+    import secretflow as sf
+
+    timer = threading.Timer(seconds, lambda: os._exit(3))
+    timer.daemon = True
+    timer.start()
+    sf.shutdown()
+    timer.cancel()
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m parties.worker JOB_DIR", file=sys.stderr)
@@ -126,6 +138,9 @@ def main(argv: list[str]) -> int:
             emit=emit,
         )
         result = program(ctx, devices)
+        # Flush every pending message to the peers before leaving: a party
+        # that exits early strands the others waiting for its last sends.
+        _shutdown_within(120.0)
         _write_json(job_dir / C.WORKER_RESULT, result)
         emit(C.STAGE_DONE, "finished")
     except BaseException as e:  # noqa: BLE001 - everything must be reported
