@@ -21,13 +21,17 @@ DEFAULT_HOME = ".safehouse"
 _NAME = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
 
 
+NAME_RULE = "use 1-40 lowercase letters, digits, '_' or '-', starting with a letter"
+
+
+def is_plain_name(name: object) -> bool:
+    return isinstance(name, str) and bool(_NAME.match(name))
+
+
 def check_name(kind: str, name: str) -> str:
     """Party, dataset and job names become directory names: keep them plain."""
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise SpecError(
-            f"{kind} name {name!r} is invalid: use 1-40 lowercase letters, digits, '_' or '-', "
-            "starting with a letter"
-        )
+    if not is_plain_name(name):
+        raise SpecError(f"{kind} name {name!r} is invalid: {NAME_RULE}")
     return name
 
 

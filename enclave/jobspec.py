@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from enclave.config import check_name
+from enclave.config import NAME_RULE, is_plain_name
 from enclave.errors import SpecError
 
 JOB_TYPES = ("joint_train",)
@@ -277,10 +277,8 @@ def parse(raw: Any, source: str = "job spec") -> JobSpec:
 
 
 def check_name_field(f: _Fields, key: str, value: str) -> None:
-    try:
-        check_name(key, value)
-    except SpecError as e:
-        raise SpecError(f"{f.where(key)}: {e}") from None
+    if not is_plain_name(value):
+        raise SpecError(f"{f.where(key)}: name {value!r} is invalid: {NAME_RULE}")
 
 
 def loads(text: str, source: str = "job spec") -> JobSpec:

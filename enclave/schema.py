@@ -225,6 +225,7 @@ def _check_column(file: Path, col: Column, s: pd.Series, problems: list[str]) ->
             frac = ~np.isnan(v) & (np.floor(v) != v)
             if frac.any():
                 problems.append(f"{where}: non-integer values at {_rows(frac)}")
+                return s
             return s.astype("Int64")
         return s.astype("float64")
     if col.type == "bool":

@@ -30,7 +30,7 @@ from enclave import schema as sch
 from enclave.errors import JobFailedError
 from enclave.jobspec import JobSpec, SgbParams
 from models import metrics, trees
-from models.prep import LinearPrep, TreePrep, test_mask
+from models.prep import LinearPrep, TreePrep, holdout_mask
 from protocols import constants as C
 
 Emit = Callable[[str, str], None]
@@ -83,7 +83,7 @@ class _Local:
     def align(self, psi_out: Path) -> None:
         keys = pd.read_csv(psi_out, dtype=str)[self.ctx.spec.key]
         self.aligned = self.frame.set_index(self.schema.key).loc[keys.to_numpy()].reset_index()
-        self.test = test_mask(keys, self.ctx.spec.seed, self.ctx.spec.test_fraction)
+        self.test = holdout_mask(keys, self.ctx.spec.seed, self.ctx.spec.test_fraction)
 
     def x(self) -> pd.DataFrame:
         if self.aligned is None:

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 
-def test_mask(keys: pd.Series | list[str], seed: int, test_fraction: float) -> np.ndarray:
+def holdout_mask(keys: pd.Series | list[str], seed: int, test_fraction: float) -> np.ndarray:
     """True for keys in the held-out set; identical at every party."""
     salt = f"safehouse-split:{seed}:".encode()
     u = np.fromiter(

@@ -16,7 +16,7 @@ from enclave import schema as sch
 from enclave.config import Home
 from enclave.jobspec import JobSpec, SgbParams
 from models import metrics, trees
-from models.prep import test_mask
+from models.prep import holdout_mask
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ def pooled(home: Home, spec: JobSpec) -> ReferenceResult:
         joined = joined.merge(f, on=spec.key, how="inner")
     # PSI output is sorted by key; sort the same way so the split matches.
     joined = joined.sort_values(spec.key).reset_index(drop=True)
-    mask = test_mask(joined[spec.key], spec.seed, spec.test_fraction)
+    mask = holdout_mask(joined[spec.key], spec.seed, spec.test_fraction)
     feats = [c for p in spec.parties for c in p.features]
     y = joined[spec.label].to_numpy()
     _, score = trees.fit_predict(joined.loc[~mask, feats], y[~mask], joined.loc[mask, feats],
