@@ -122,8 +122,11 @@ class Tracker:
         )  # fmt: skip
         return str(mv.version)
 
-    def finish(self, run_id: str, ok: bool) -> None:
-        self.client.set_terminated(run_id, status="FINISHED" if ok else "FAILED")
+    def finish(self, run_id: str, state: str) -> None:
+        """Close the run: succeeded -> FINISHED, cancelled -> KILLED, else FAILED."""
+        status = {"succeeded": "FINISHED", "cancelled": "KILLED"}.get(state, "FAILED")
+        self.client.set_tag(run_id, "safehouse.state", state)
+        self.client.set_terminated(run_id, status=status)
 
 
 def party_is_label(out: Outputs, metric: str) -> bool:

@@ -151,8 +151,7 @@ class Coordinator:
         finally:
             if tracker is not None and run_id:
                 try:
-                    tracker.client.set_tag(run_id, "safehouse.state", job.state.value)
-                    tracker.finish(run_id, job.state is JobState.SUCCEEDED)
+                    tracker.finish(run_id, job.state.value)
                 except Exception:  # noqa: BLE001 - tracking must not mask the job's end
                     log.exception("job %s: could not close its MLflow run", job.job_id)
             self._persist(job)

@@ -1,0 +1,219 @@
+"""Multi-party jobs with real processes: one node per party and a coordinator,
+each its own OS process on ports the OS picks, talking gRPC and SecretFlow links.
+
+The ``cluster_factory`` fixture stops every process, fails the test if any is
+left behind, and prints every party's log when a test fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+from enclave import api, synth
+from enclave import schema as sch
+from enclave.config import Home
+from enclave.jobspec import JobSpec, parse
+from enclave.local import LocalCluster, safehouse_command
+from enclave.procs import pid_alive
+from models.joint_train import _hash_dir
+from parties.coordinator.links import CoordinatorClient
+from protocols.constants import JobState
+from protocols.messages import JobStatus
+
+pytestmark = pytest.mark.multiparty
+
+
+def city(small_city_home: Home, tmp_path: Path) -> Home:
+    home = Home.resolve(tmp_path / "home")
+    shutil.copytree(small_city_home.root, home.root)
+    return home
+
+
+def spec_for(home: Home, *, trees: int = 3, extra_platform: list[str] | None = None, bank_first: bool = False) -> JobSpec:
+    platform = sch.read_schema(home.party("platform").dataset_dir(synth.PROFILE))
+    bank = sch.read_schema(home.party("bank").dataset_dir(synth.LOANS))
+    parties = {
+        "platform": {"dataset": synth.PROFILE, "features": platform.features + (extra_platform or [])},
+        "bank": {"dataset": synth.LOANS, "features": bank.features},
+    }
+    if bank_first:
+        parties = {"bank": parties["bank"], "platform": parties["platform"]}
+    return parse({
+        "name": "t",
+        "parties": parties,
+        "label": {"party": "bank", "column": synth.LABEL},
+        "models": {"sgb": {"num_boost_round": trees, "max_depth": 3, "sketch_eps": 0.1, "key_bits": 1024},
+                   "sslr": {"epochs": 2, "batch_size": 128}, "bank_only": {}},
+    })  # fmt: skip
+
+
+def wait_until(client: CoordinatorClient, job_id: str, pred: Callable[[JobStatus], bool], timeout: float) -> JobStatus:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        st = client.status(job_id)
+        if pred(st) or st.state.terminal:
+            return st
+        time.sleep(0.2)
+    raise TimeoutError(f"job {job_id} did not reach the wanted state in {timeout}s")
+
+
+def test_joint_job_end_to_end(small_city_home: Home, tmp_path: Path, cluster_factory: Any) -> None:
+    home = city(small_city_home, tmp_path)
+    spec = spec_for(home)
+    cluster: LocalCluster = cluster_factory(home, spec.party_names)
+    client = CoordinatorClient(cluster.address)
+    job_id = client.submit(spec.to_yaml()).job_id
+    final = api.follow(client, job_id)
+    assert final.state is JobState.SUCCEEDED, final.detail
+    assert [(p.party, p.state) for p in final.parties] == [("platform", JobState.SUCCEEDED), ("bank", JobState.SUCCEEDED)]
+    result = api.summary(final)
+
+    # PSI found exactly the true intersection.
+    _, pdf = sch.load(home.party("platform").dataset_dir(synth.PROFILE), [])
+    _, bdf = sch.load(home.party("bank").dataset_dir(synth.LOANS), [])
+    keys_p, keys_b = set(pdf[synth.KEY]), set(bdf[synth.KEY])
+    assert result["psi"]["intersection"] == len(keys_p & keys_b)
+    for kind in ("sgb", "sslr", "bank_only"):
+        assert 0.55 < result["models"][kind]["auc"] <= 1.0, result["models"]
+        assert 0.0 < result["models"][kind]["ks"] <= 1.0
+
+    # MLflow holds the metrics, plots, fingerprints and a registered manifest.
+    ml = MlflowClient(result["mlflow"]["tracking_uri"])
+    run = ml.get_run(result["mlflow"]["run_id"])
+    assert run.data.metrics["sgb_auc"] == pytest.approx(result["models"]["sgb"]["auc"])
+    assert run.info.status == "FINISHED" and run.data.tags["safehouse.job_id"] == job_id
+    plots = {a.path for a in ml.list_artifacts(run.info.run_id, "plots")}
+    assert {"plots/roc.png", "plots/ks_sgb.png", "plots/ks_sslr.png"} <= plots
+    assert "seconds.bank.sgb" in run.data.metrics
+    reg = result["mlflow"]["models"]["sgb"]
+    mv = ml.get_model_version(reg["name"], reg["version"])
+    manifest = json.loads(Path(ml.download_artifacts(run.info.run_id, "models/sgb/manifest.json")).read_text())
+    assert mv.run_id == run.info.run_id and manifest["job_id"] == job_id
+    for party in ("platform", "bank"):
+        part = home.party(party).model_dir(job_id) / "sgb"
+        assert manifest["parties"][party]["part_sha256"] == _hash_dir(part)
+    # The label holder keeps the leaf weights; the platform only its own splits.
+    assert any("leaf" in f.name for f in (home.party("bank").model_dir(job_id) / "sgb").rglob("*"))
+    assert not any("leaf" in f.name for f in (home.party("platform").model_dir(job_id) / "sgb").rglob("*"))
+
+    # No row crossed to the coordinator or MLflow: no firm key appears there.
+    coord_text = "".join(p.read_text() for p in home.coordinator.rglob("*.json"))
+    tracked = "".join(p.read_text(errors="ignore") for p in home.artifact_root.rglob("*") if p.is_file())
+    sample = list(keys_p & keys_b)[:50] + list(keys_p - keys_b)[:50]
+    assert not [k for k in sample if k in coord_text or k in tracked]
+    # PSI working files are gone from both domains.
+    assert not list(home.root.rglob("psi_*.csv"))
+
+
+def test_killed_worker_fails_the_job_everywhere(small_city_home: Home, tmp_path: Path, cluster_factory: Any) -> None:
+    home = city(small_city_home, tmp_path)
+    spec = spec_for(home, trees=60)
+    cluster = cluster_factory(home, spec.party_names)
+    client = CoordinatorClient(cluster.address)
+    job_id = client.submit(spec.to_yaml()).job_id
+    running = wait_until(
+        client, job_id, lambda s: any(p.stage == "sgb" and p.detail.startswith("tree") for p in s.parties), 180
+    )
+    assert running.state is JobState.RUNNING, running.detail
+    pids = {p.party: p.worker_pid for p in running.parties}
+    assert all(pid > 0 and pid_alive(pid) for pid in pids.values()), pids
+    os.kill(pids["platform"], signal.SIGKILL)
+
+    final = api.follow(client, job_id)
+    assert final.state is JobState.FAILED
+    assert "platform" in final.detail and "signal 9" in final.detail
+    assert {p.party: p.state for p in final.parties} == {"platform": JobState.FAILED, "bank": JobState.FAILED}
+    deadline = time.monotonic() + 30
+    while any(pid_alive(p) for p in pids.values()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [p for p in pids.values() if pid_alive(p)], "a worker outlived its failed job"
+    # Both nodes agree, in their own persisted state, and kept no partial model.
+    for party in ("platform", "bank"):
+        state = json.loads((home.party(party).job_dir(job_id) / "state.json").read_text())
+        assert state["state"] == "failed"
+        assert not home.party(party).model_dir(job_id).exists()
+    # The MLflow run records the failure.
+    runs = MlflowClient(home.tracking_uri).search_runs(
+        [MlflowClient(home.tracking_uri).get_experiment_by_name("safehouse-joint-models").experiment_id],
+        f"tags.`safehouse.job_id` = '{job_id}'",
+    )
+    assert [r.info.status for r in runs] == ["FAILED"]
+
+
+def test_node_refuses_unknown_column_and_nothing_runs(
+    small_city_home: Home, tmp_path: Path, cluster_factory: Any
+) -> None:
+    home = city(small_city_home, tmp_path)
+    spec = spec_for(home, extra_platform=["secret_column"], bank_first=True)
+    cluster = cluster_factory(home, spec.party_names)
+    client = CoordinatorClient(cluster.address)
+    final = api.follow(client, client.submit(spec.to_yaml()).job_id)
+    assert final.state is JobState.FAILED
+    assert "party 'platform' refused the job" in final.detail and "secret_column" in final.detail
+    # The bank had accepted; it was told the job failed. No worker ever started.
+    assert {p.party: p.state for p in final.parties} == {"bank": JobState.FAILED}
+    assert not list(home.root.rglob("worker.json"))
+
+
+def test_cancel_ends_the_job_everywhere(small_city_home: Home, tmp_path: Path, cluster_factory: Any) -> None:
+    home = city(small_city_home, tmp_path)
+    spec = spec_for(home, trees=60)
+    cluster = cluster_factory(home, spec.party_names)
+    client = CoordinatorClient(cluster.address)
+    job_id = client.submit(spec.to_yaml()).job_id
+    running = wait_until(client, job_id, lambda s: any(p.stage == "sgb" for p in s.parties), 180)
+    pids = [p.worker_pid for p in running.parties]
+    final = client.cancel(job_id)
+    assert final.state is JobState.CANCELLED
+    assert {p.state for p in final.parties} == {JobState.CANCELLED}
+    assert not [p for p in pids if pid_alive(p)]
+    ml = MlflowClient(home.tracking_uri)
+    runs = ml.search_runs([ml.get_experiment_by_name("safehouse-joint-models").experiment_id])
+    assert [(r.info.status, r.data.tags["safehouse.state"]) for r in runs] == [("KILLED", "cancelled")]
+
+
+def run_cli(*args: str, home: Home) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*safehouse_command(), "--home", str(home.root), *args],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+
+
+def test_cli_names_bad_spec_and_bad_data(small_city_home: Home, tmp_path: Path) -> None:
+    home = city(small_city_home, tmp_path)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(spec_for(home).to_yaml().replace("max_depth: 3", "max_depth: 99"))
+    r = run_cli("run", str(bad), home=home)
+    assert r.returncode == 2
+    assert f"{bad}: models.sgb.max_depth: expected an integer from 1 to 8, got 99" in r.stderr
+
+    ds = home.party("bank").dataset_dir(synth.LOANS)
+    _, df = sch.load(ds)
+    schema = sch.read_schema(ds)
+    df.loc[7, "guarantee"] = "handshake"
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), ds / sch.DATA_FILE)
+    r = run_cli("data", "check", str(ds), home=home)
+    assert r.returncode == 2
+    assert f"{ds / sch.DATA_FILE}: column 'guarantee': values ['handshake']" in r.stderr and "row(s) 7" in r.stderr
+    assert schema.name == "loans"
+
+
+def test_cli_run_reports_a_party_refusal(small_city_home: Home, tmp_path: Path) -> None:
+    home = city(small_city_home, tmp_path)
+    spec = tmp_path / "job.yaml"
+    spec.write_text(spec_for(home).to_yaml().replace("dataset: loans", "dataset: mortgages"))
+    r = run_cli("run", str(spec), home=home)
+    assert r.returncode == 2
+    assert "party 'bank' refused the job: party 'bank' holds no dataset 'mortgages'" in r.stderr
