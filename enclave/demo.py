@@ -38,8 +38,13 @@ def demo_spec(home: Home, name: str = "demo") -> JobSpec:
             "label": {"party": synth.BANK, "column": synth.LABEL},
             "split": {"test_fraction": 0.3, "seed": 7},
             "models": {
-                "sgb": {"num_boost_round": DEMO_TREES, "max_depth": DEMO_DEPTH, "learning_rate": 0.15,
-                        "sketch_eps": 0.04, "he": "ou"},  # fmt: skip
+                "sgb": {
+                    "num_boost_round": DEMO_TREES,
+                    "max_depth": DEMO_DEPTH,
+                    "learning_rate": 0.15,
+                    "sketch_eps": 0.04,
+                    "he": "ou",
+                },
                 "sslr": {"epochs": 8, "learning_rate": 0.2, "batch_size": 512},
                 "bank_only": {},
             },

@@ -7,10 +7,10 @@ that may cross a party boundary, which never holds another party's data.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class ErrorCode(str, Enum):
+class ErrorCode(StrEnum):
     """Stable error codes; the gRPC edge maps them to status codes."""
 
     INVALID_ARGUMENT = "INVALID_ARGUMENT"

@@ -92,8 +92,7 @@ class JobSpec:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["parties"] = {p["name"]: {k: v for k, v in p.items() if k != "name" and v is not None}
-                        for p in d["parties"]}  # fmt: skip
+        d["parties"] = {p["name"]: {k: v for k, v in p.items() if k != "name" and v is not None} for p in d["parties"]}
         for p in d["parties"].values():
             p["features"] = list(p["features"])
         d["job"] = d.pop("job_type")
@@ -269,11 +268,20 @@ def parse(raw: Any, source: str = "job spec") -> JobSpec:
             raise SpecError(f"{source}: deployment is remote but parties {missing} have no endpoint")
     top.done()
     return JobSpec(
-        name=name, job_type=job_type, key=key, label_party=label_party, label=label,
-        parties=tuple(parties), test_fraction=test_fraction, seed=seed,
-        sgb=models.get("sgb"), sslr=models.get("sslr"), bank_only=models.get("bank_only"),
-        pooled_reference=pooled, local=deployment == "local",
-    )  # fmt: skip
+        name=name,
+        job_type=job_type,
+        key=key,
+        label_party=label_party,
+        label=label,
+        parties=tuple(parties),
+        test_fraction=test_fraction,
+        seed=seed,
+        sgb=models.get("sgb"),
+        sslr=models.get("sslr"),
+        bank_only=models.get("bank_only"),
+        pooled_reference=pooled,
+        local=deployment == "local",
+    )
 
 
 def check_name_field(f: _Fields, key: str, value: str) -> None:

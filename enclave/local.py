@@ -29,6 +29,18 @@ def safehouse_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "enclave.cli"]
 
 
+def node_args(party: str, home: str, host: str, port: int, port_file: str, advertise_host: str) -> list[str]:
+    """``safehouse`` arguments of a party node (also docker/compose.yaml's)."""
+    return ["node", "--party", party, "--home", home, "--host", host, "--port", str(port),
+            "--port-file", port_file, "--advertise-host", advertise_host]  # fmt: skip
+
+
+def coordinator_args(nodes: dict[str, str], home: str, host: str, port: int, port_file: str) -> list[str]:
+    """``safehouse`` arguments of the coordinator (also docker/compose.yaml's)."""
+    node_flags = [x for party, addr in nodes.items() for x in ("--node", f"{party}={addr}")]
+    return ["coordinator", *node_flags, "--home", home, "--host", host, "--port", str(port), "--port-file", port_file]
+
+
 @dataclass
 class LocalCluster:
     home: Home
@@ -51,8 +63,18 @@ class LocalCluster:
         port_file.unlink(missing_ok=True)
         with (self.log_dir / f"{role}.log").open("ab") as log:
             proc = subprocess.Popen(
-                [*safehouse_command(), *args, "--home", str(self.home.root), "--host", self.host,
-                 "--port", "0", "--port-file", str(port_file)],  # fmt: skip
+                [
+                    *safehouse_command(),
+                    *args,
+                    "--home",
+                    str(self.home.root),
+                    "--host",
+                    self.host,
+                    "--port",
+                    "0",
+                    "--port-file",
+                    str(port_file),
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -67,10 +89,15 @@ class LocalCluster:
 
     def start(self) -> LocalCluster:
         try:
+            home = str(self.home.root)
             for p in self.parties:
-                self.node_addresses[p] = self._spawn(f"node-{p}", ["node", "--party", p])
-            nodes = [f"{p}={a}" for p, a in self.node_addresses.items()]
-            self.address = self._spawn("coordinator", ["coordinator", *[x for n in nodes for x in ("--node", n)]])
+                pf = self._port_file(f"node-{p}")
+                args = node_args(p, home, self.host, 0, str(pf), self.host)
+                self.node_addresses[p] = self._spawn(f"node-{p}", args, pf)
+            pf = self._port_file("coordinator")
+            self.address = self._spawn(
+                "coordinator", coordinator_args(self.node_addresses, home, self.host, 0, str(pf)), pf
+            )
         except BaseException:
             self.stop()
             raise

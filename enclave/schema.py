@@ -253,12 +253,15 @@ def _check_column(file: Path, col: Column, s: pd.Series, problems: list[str]) ->
         bad = ~null & ~s.isin(col.values).to_numpy()
         if bad.any():
             seen = sorted(set(s[bad].astype(str)))[:MAX_REPORTED]
-            problems.append(
-                f"{where}: values {seen} not among declared {list(col.values)} at {_rows(bad)}"
-            )
+            problems.append(f"{where}: values {seen} not among declared {list(col.values)} at {_rows(bad)}")
     elif col.type == "uscc":
-        bad_rows = [(i, why) for i, (v, isnull) in enumerate(zip(s, null)) if not isnull
-                    for why in [uscc.problem(v)] if why is not None]  # fmt: skip
+        bad_rows = [
+            (i, why)
+            for i, (v, isnull) in enumerate(zip(s, null, strict=False))
+            if not isnull
+            for why in [uscc.problem(v)]
+            if why is not None
+        ]
         if bad_rows:
             shown = "; ".join(f"row {i}: {why}" for i, why in bad_rows[:MAX_REPORTED])
             more = f" (and {len(bad_rows) - MAX_REPORTED} more)" if len(bad_rows) > MAX_REPORTED else ""

@@ -50,13 +50,22 @@ class Tracker:
         run = self.client.create_run(
             self.experiment_id,
             run_name=job_id,
-            tags={"safehouse.job_id": job_id, "safehouse.job_type": spec.job_type,
-                  "safehouse.label_party": spec.label_party, "safehouse.spec_sha256": spec.sha256,
-                  "safehouse.parties": ",".join(spec.party_names)},  # fmt: skip
+            tags={
+                "safehouse.job_id": job_id,
+                "safehouse.job_type": spec.job_type,
+                "safehouse.label_party": spec.label_party,
+                "safehouse.spec_sha256": spec.sha256,
+                "safehouse.parties": ",".join(spec.party_names),
+            },
         )
         run_id: str = run.info.run_id
-        params: dict[str, Any] = {"job_type": spec.job_type, "key": spec.key, "test_fraction": spec.test_fraction,
-                                  "seed": spec.seed, "models": ",".join(spec.models)}  # fmt: skip
+        params: dict[str, Any] = {
+            "job_type": spec.job_type,
+            "key": spec.key,
+            "test_fraction": spec.test_fraction,
+            "seed": spec.seed,
+            "models": ",".join(spec.models),
+        }
         for p in spec.parties:
             params[f"{p.name}.dataset"] = p.dataset
             params[f"{p.name}.n_features"] = len(p.features)
@@ -117,9 +126,11 @@ class Tracker:
                 raise
         source = f"{self.client.get_run(run_id).info.artifact_uri}/models/{manifest['model']}"
         mv = self.client.create_model_version(
-            model_name, source, run_id=run_id,
+            model_name,
+            source,
+            run_id=run_id,
             tags={"safehouse.manifest_sha256": _sha(manifest), "safehouse.job_id": str(manifest["job_id"])},
-        )  # fmt: skip
+        )
         return str(mv.version)
 
     def finish(self, run_id: str, state: str) -> None:

@@ -170,7 +170,7 @@ def run(ctx: Context, devices: Any) -> dict[str, Any]:
 
         return VDataFrame({label_pyu: partition(data=frame, device=label_pyu, backend="pandas")})
 
-    y_tr, y_te = label_vdf(~mask), label_vdf(mask)
+    y_tr, _y_te = label_vdf(~mask), label_vdf(mask)
     scores: dict[str, Any] = {}
 
     # --- SecureBoost ---------------------------------------------------------
@@ -220,15 +220,22 @@ def run(ctx: Context, devices: Any) -> dict[str, Any]:
         lr_te = vdf(lambda: lin_prep.apply(x_te))
         lr = SSRegression(spu)
         lr.fit(
-            lr_tr, y_tr, epochs=q.epochs, learning_rate=q.learning_rate, batch_size=q.batch_size,
-            sig_type="t1", reg_type="logistic", penalty="l2", l2_norm=q.l2_norm, epoch_callback=epoch_done,
-        )  # fmt: skip
+            lr_tr,
+            y_tr,
+            epochs=q.epochs,
+            learning_rate=q.learning_rate,
+            batch_size=q.batch_size,
+            sig_type="t1",
+            reg_type="logistic",
+            penalty="l2",
+            l2_norm=q.l2_norm,
+            epoch_callback=epoch_done,
+        )
         scores["sslr"] = lr.predict(lr_te, to_pyu=label_pyu).partitions[label_pyu]
         # Each party receives only its own slice of the shared weights.
         weights = lr.save_model().weights
         # Partition widths are already known to all: SS-LR shares them to train.
-        widths = {pn: int(shape[1]) for pn, shape in
-                  ((pyu.party, s) for pyu, s in lr_tr.partition_shape().items())}  # fmt: skip
+        widths = {pn: int(shape[1]) for pn, shape in ((pyu.party, s) for pyu, s in lr_tr.partition_shape().items())}
         offset, part, saved = 0, ctx.model_dir / "sslr", []
         for pn in names:
             a, b = offset, offset + widths[pn]

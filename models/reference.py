@@ -45,8 +45,9 @@ def pooled(home: Home, spec: JobSpec) -> ReferenceResult:
     mask = holdout_mask(joined[spec.key], spec.seed, spec.test_fraction)
     feats = [c for p in spec.parties for c in p.features]
     y = joined[spec.label].to_numpy()
-    _, score = trees.fit_predict(joined.loc[~mask, feats], y[~mask], joined.loc[mask, feats],
-                                 spec.sgb or SgbParams(), spec.seed)  # fmt: skip
+    _, score = trees.fit_predict(
+        joined.loc[~mask, feats], y[~mask], joined.loc[mask, feats], spec.sgb or SgbParams(), spec.seed
+    )
     return ReferenceResult(
         auc=metrics.auc(y[mask], score), ks=metrics.ks(y[mask], score), rows=len(joined), test_rows=int(np.sum(mask))
     )

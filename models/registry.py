@@ -14,7 +14,7 @@ Program = Callable[[Context, dict[str, Any]], dict[str, Any]]
 
 PROGRAMS: dict[str, Program] = {"joint_train": joint_train.run}
 
-__all__ = ["Context", "PROGRAMS", "program"]
+__all__ = ["PROGRAMS", "Context", "program"]
 
 
 def program(job_type: str) -> Program:

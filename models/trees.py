@@ -23,7 +23,7 @@ def lgbm_params(p: SgbParams, seed: int) -> dict[str, object]:
         "learning_rate": p.learning_rate,
         "reg_lambda": p.reg_lambda,
         "min_split_gain": p.gamma,
-        "max_bin": max(int(round(1.0 / p.sketch_eps)), 4),
+        "max_bin": max(round(1.0 / p.sketch_eps), 4),
         # SecureBoost starts every firm at score 0 and has no minimum leaf size
         # beyond the hessian; mirror that so the comparison is like for like.
         "boost_from_average": False,
@@ -45,4 +45,5 @@ def fit_predict(
     prep = TreePrep.fit(x_train)
     model = lgb.LGBMClassifier(**lgbm_params(p, seed))  # type: ignore[arg-type]
     model.fit(prep.apply(x_train), np.asarray(y_train).ravel())
-    return model, model.predict_proba(prep.apply(x_test))[:, 1]
+    proba = np.asarray(model.predict_proba(prep.apply(x_test)))
+    return model, proba[:, 1]

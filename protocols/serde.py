@@ -6,7 +6,7 @@ from protocols import control_pb2 as pb
 from protocols import messages as m
 from protocols.constants import JobState
 
-_STATE_TO_PB = {
+_STATE_TO_PB: dict[JobState, pb.JobState] = {
     JobState.QUEUED: pb.QUEUED,
     JobState.RUNNING: pb.RUNNING,
     JobState.SUCCEEDED: pb.SUCCEEDED,
@@ -16,19 +16,20 @@ _STATE_TO_PB = {
 _STATE_FROM_PB = {v: k for k, v in _STATE_TO_PB.items()}
 
 
-def state_to_pb(s: JobState) -> int:
+def state_to_pb(s: JobState) -> pb.JobState:
     return _STATE_TO_PB[s]
 
 
-def state_from_pb(v: int) -> JobState:
+def state_from_pb(v: pb.JobState) -> JobState:
     if v not in _STATE_FROM_PB:
         raise ValueError(f"unknown job state {v}")
     return _STATE_FROM_PB[v]
 
 
 def fingerprint_to_pb(f: m.Fingerprint) -> pb.Fingerprint:
-    return pb.Fingerprint(dataset=f.dataset, sha256=f.sha256, schema_sha256=f.schema_sha256,
-                          rows=f.rows, columns=f.columns)  # fmt: skip
+    return pb.Fingerprint(
+        dataset=f.dataset, sha256=f.sha256, schema_sha256=f.schema_sha256, rows=f.rows, columns=f.columns
+    )
 
 
 def fingerprint_from_pb(f: pb.Fingerprint) -> m.Fingerprint:
@@ -52,21 +53,30 @@ def prepared_from_pb(p: pb.PrepareReply) -> m.Prepared:
 
 
 def party_status_to_pb(s: m.PartyStatus) -> pb.PartyStatus:
-    return pb.PartyStatus(party=s.party, job_id=s.job_id, state=state_to_pb(s.state), stage=s.stage,
-                          detail=s.detail, worker_pid=s.worker_pid, updated_at=s.updated_at)  # fmt: skip
+    return pb.PartyStatus(
+        party=s.party,
+        job_id=s.job_id,
+        state=state_to_pb(s.state),
+        stage=s.stage,
+        detail=s.detail,
+        worker_pid=s.worker_pid,
+        updated_at=s.updated_at,
+    )
 
 
 def party_status_from_pb(s: pb.PartyStatus) -> m.PartyStatus:
-    return m.PartyStatus(s.party, s.job_id, state_from_pb(s.state), s.stage, s.detail,
-                         int(s.worker_pid), float(s.updated_at))  # fmt: skip
+    return m.PartyStatus(
+        s.party, s.job_id, state_from_pb(s.state), s.stage, s.detail, int(s.worker_pid), float(s.updated_at)
+    )
 
 
 def outputs_to_pb(o: m.Outputs) -> pb.Outputs:
     return pb.Outputs(
         party=o.party,
         metrics=o.metrics,
-        artifacts=[pb.Artifact(name=a.name, media_type=a.media_type, data=a.data, sha256=a.sha256)
-                   for a in o.artifacts],  # fmt: skip
+        artifacts=[
+            pb.Artifact(name=a.name, media_type=a.media_type, data=a.data, sha256=a.sha256) for a in o.artifacts
+        ],
         model_parts=o.model_parts,
         stage_seconds=o.stage_seconds,
     )
@@ -83,10 +93,22 @@ def outputs_from_pb(o: pb.Outputs) -> m.Outputs:
 
 
 def job_status_to_pb(s: m.JobStatus) -> pb.JobStatus:
-    return pb.JobStatus(job_id=s.job_id, state=state_to_pb(s.state), stage=s.stage, detail=s.detail,
-                        parties=[party_status_to_pb(p) for p in s.parties], result_json=s.result_json)  # fmt: skip
+    return pb.JobStatus(
+        job_id=s.job_id,
+        state=state_to_pb(s.state),
+        stage=s.stage,
+        detail=s.detail,
+        parties=[party_status_to_pb(p) for p in s.parties],
+        result_json=s.result_json,
+    )
 
 
 def job_status_from_pb(s: pb.JobStatus) -> m.JobStatus:
-    return m.JobStatus(s.job_id, state_from_pb(s.state), s.stage, s.detail,
-                       tuple(party_status_from_pb(p) for p in s.parties), s.result_json)  # fmt: skip
+    return m.JobStatus(
+        s.job_id,
+        state_from_pb(s.state),
+        s.stage,
+        s.detail,
+        tuple(party_status_from_pb(p) for p in s.parties),
+        s.result_json,
+    )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -57,9 +58,13 @@ def cluster_factory(request: pytest.FixtureRequest) -> Iterator[object]:
     yield start
     for c in started:
         c.stop()
-    leftover = [p for p in psutil.process_iter(["pid", "cmdline"])
-                if p.info["pid"] not in before and p.info["cmdline"]
-                and any(str(c.home.root) in " ".join(p.info["cmdline"]) for c in started)]  # fmt: skip
+    leftover = [
+        p
+        for p in psutil.process_iter(["pid", "cmdline"])
+        if p.info["pid"] not in before
+        and p.info["cmdline"]
+        and any(str(c.home.root) in " ".join(p.info["cmdline"]) for c in started)
+    ]
     failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
     if failed:
         for c in started:
@@ -71,7 +76,7 @@ def cluster_factory(request: pytest.FixtureRequest) -> Iterator[object]:
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+    outcome: Any = yield
     rep = outcome.get_result()
     setattr(item, f"rep_{rep.when}", rep)

@@ -20,8 +20,10 @@ def test_demo_default_size(tmp_path: Path) -> None:
     out = tmp_path / "out.json"
     r = subprocess.run(
         [*safehouse_command(), "--home", str(tmp_path / "home"), "demo", "--rows", "5000", "--json", str(out)],
-        capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     doc = json.loads(out.read_text())
     m = doc["models"]

@@ -33,21 +33,29 @@ def test_good_spec_round_trips() -> None:
     ("edit", "message"),
     [
         (("name: credit-2025", "name: Credit 2025"), r"job.yaml: name: name 'Credit 2025' is invalid"),
-        (("sgb: {num_boost_round: 5, max_depth: 3}", "sgb: {num_boost_round: 5, max_depth: deep}"),
-         r"models.sgb.max_depth: expected an integer from 1 to 8, got 'deep'"),
-        (("sgb: {num_boost_round: 5, max_depth: 3}", "sgb: {num_boost_round: 5, depth: 3}"),
-         r"models.sgb: unknown field\(s\) \['depth'\]"),
+        (
+            ("sgb: {num_boost_round: 5, max_depth: 3}", "sgb: {num_boost_round: 5, max_depth: deep}"),
+            r"models.sgb.max_depth: expected an integer from 1 to 8, got 'deep'",
+        ),
+        (
+            ("sgb: {num_boost_round: 5, max_depth: 3}", "sgb: {num_boost_round: 5, depth: 3}"),
+            r"models.sgb: unknown field\(s\) \['depth'\]",
+        ),
         (("features: [x]", "features: [a]"), r"column 'a' is also a feature of 'platform'"),
-        (("label: {party: bank, column: y}", "label: {party: insurer, column: y}"),
-         r"label.party: 'insurer' is not one of the parties"),
-        (("label: {party: bank, column: y}", "label: {party: bank, column: x}"),
-         r"label.column: the label 'x' is also listed as a feature"),
+        (
+            ("label: {party: bank, column: y}", "label: {party: insurer, column: y}"),
+            r"label.party: 'insurer' is not one of the parties",
+        ),
+        (
+            ("label: {party: bank, column: y}", "label: {party: bank, column: x}"),
+            r"label.column: the label 'x' is also listed as a feature",
+        ),
         (("  bank: {dataset: loans, features: [x]}", ""), r"needs at least two parties"),
         (("  sgb", "  xgb"), r"models.xgb: unknown model"),
         (("dataset: loans", "dataset: ../loans"), r"parties.bank.dataset: .*invalid"),
         (("features: [x]", "features: uscc"), r"parties.bank.features: expected a list"),
         (("features: [x]", "features: [x, uscc]"), r"the key column 'uscc' cannot be a feature"),
-    ],  # fmt: skip
+    ],
 )
 def test_bad_specs_name_the_field(tmp_path: Path, edit: tuple[str, str], message: str) -> None:
     text = GOOD.replace(*edit)

@@ -26,6 +26,7 @@ from enclave.config import Home
 from enclave.jobspec import JobSpec, parse
 from enclave.local import LocalCluster, safehouse_command
 from enclave.procs import pid_alive
+from enclave.tracking import EXPERIMENT
 from models.joint_train import _hash_dir
 from parties.coordinator.links import CoordinatorClient
 from protocols.constants import JobState
@@ -40,7 +41,9 @@ def city(small_city_home: Home, tmp_path: Path) -> Home:
     return home
 
 
-def spec_for(home: Home, *, trees: int = 3, extra_platform: list[str] | None = None, bank_first: bool = False) -> JobSpec:
+def spec_for(
+    home: Home, *, trees: int = 3, extra_platform: list[str] | None = None, bank_first: bool = False
+) -> JobSpec:
     platform = sch.read_schema(home.party("platform").dataset_dir(synth.PROFILE))
     bank = sch.read_schema(home.party("bank").dataset_dir(synth.LOANS))
     parties = {
@@ -49,13 +52,25 @@ def spec_for(home: Home, *, trees: int = 3, extra_platform: list[str] | None = N
     }
     if bank_first:
         parties = {"bank": parties["bank"], "platform": parties["platform"]}
-    return parse({
-        "name": "t",
-        "parties": parties,
-        "label": {"party": "bank", "column": synth.LABEL},
-        "models": {"sgb": {"num_boost_round": trees, "max_depth": 3, "sketch_eps": 0.1, "key_bits": 1024},
-                   "sslr": {"epochs": 2, "batch_size": 128}, "bank_only": {}},
-    })  # fmt: skip
+    return parse(
+        {
+            "name": "t",
+            "parties": parties,
+            "label": {"party": "bank", "column": synth.LABEL},
+            "models": {
+                "sgb": {"num_boost_round": trees, "max_depth": 3, "sketch_eps": 0.1, "key_bits": 1024},
+                "sslr": {"epochs": 2, "batch_size": 128},
+                "bank_only": {},
+            },
+        }
+    )
+
+
+def experiment_id(ml: MlflowClient) -> str:
+    exp = ml.get_experiment_by_name(EXPERIMENT)
+    if exp is None:
+        raise AssertionError(f"no MLflow experiment {EXPERIMENT!r}")
+    return str(exp.experiment_id)
 
 
 def wait_until(client: CoordinatorClient, job_id: str, pred: Callable[[JobStatus], bool], timeout: float) -> JobStatus:
@@ -76,7 +91,10 @@ def test_joint_job_end_to_end(small_city_home: Home, tmp_path: Path, cluster_fac
     job_id = client.submit(spec.to_yaml()).job_id
     final = api.follow(client, job_id)
     assert final.state is JobState.SUCCEEDED, final.detail
-    assert [(p.party, p.state) for p in final.parties] == [("platform", JobState.SUCCEEDED), ("bank", JobState.SUCCEEDED)]
+    assert [(p.party, p.state) for p in final.parties] == [
+        ("platform", JobState.SUCCEEDED),
+        ("bank", JobState.SUCCEEDED),
+    ]
     result = api.summary(final)
 
     # PSI found exactly the true intersection.
@@ -144,10 +162,8 @@ def test_killed_worker_fails_the_job_everywhere(small_city_home: Home, tmp_path:
         assert state["state"] == "failed"
         assert not home.party(party).model_dir(job_id).exists()
     # The MLflow run records the failure.
-    runs = MlflowClient(home.tracking_uri).search_runs(
-        [MlflowClient(home.tracking_uri).get_experiment_by_name("safehouse-joint-models").experiment_id],
-        f"tags.`safehouse.job_id` = '{job_id}'",
-    )
+    ml = MlflowClient(home.tracking_uri)
+    runs = ml.search_runs([experiment_id(ml)], f"tags.`safehouse.job_id` = '{job_id}'")
     assert [r.info.status for r in runs] == ["FAILED"]
 
 
@@ -179,13 +195,14 @@ def test_cancel_ends_the_job_everywhere(small_city_home: Home, tmp_path: Path, c
     assert {p.state for p in final.parties} == {JobState.CANCELLED}
     assert not [p for p in pids if pid_alive(p)]
     ml = MlflowClient(home.tracking_uri)
-    runs = ml.search_runs([ml.get_experiment_by_name("safehouse-joint-models").experiment_id])
+    runs = ml.search_runs([experiment_id(ml)])
     assert [(r.info.status, r.data.tags["safehouse.state"]) for r in runs] == [("KILLED", "cancelled")]
 
 
 def run_cli(*args: str, home: Home) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*safehouse_command(), "--home", str(home.root), *args],
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [*safehouse_command(), "--home", str(home.root), *args], capture_output=True, text=True, timeout=300
+    )
 
 
 def test_cli_names_bad_spec_and_bad_data(small_city_home: Home, tmp_path: Path) -> None:

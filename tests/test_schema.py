@@ -76,17 +76,30 @@ def test_fingerprint_changes_with_content(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("mutate", "expected"),
     [
-        (lambda df: df.assign(grade=["A", "B", "Q", "C", "D"]), r"column 'grade': values \['Q'\] not among .* row\(s\) 2"),
-        (lambda df: df.assign(uscc=[*df.uscc[:3], "91410105000000051X", df.uscc[4]]),
-         r"column 'uscc': invalid USCC at row 3: check character"),
-        (lambda df: df.assign(uscc=[df.uscc[0], df.uscc[0], *df.uscc[2:]]), r"column 'uscc': duplicate keys at row\(s\) 0, 1"),
+        (
+            lambda df: df.assign(grade=["A", "B", "Q", "C", "D"]),
+            r"column 'grade': values \['Q'\] not among .* row\(s\) 2",
+        ),
+        (
+            lambda df: df.assign(uscc=[*df.uscc[:3], "91410105000000051X", df.uscc[4]]),
+            r"column 'uscc': invalid USCC at row 3: check character",
+        ),
+        (
+            lambda df: df.assign(uscc=[df.uscc[0], df.uscc[0], *df.uscc[2:]]),
+            r"column 'uscc': duplicate keys at row\(s\) 0, 1",
+        ),
         (lambda df: df.assign(capital=["x", "y", "z", "w", "v"]), r"column 'capital': expected float, file has object"),
-        (lambda df: df.assign(employees=[1.0, 2.5, 3.0, 4.0, 5.0]), r"column 'employees': non-integer values at row\(s\) 1"),
-        (lambda df: df.assign(label=pd.array([0, None, 1, 0, 1], dtype="Int64")),
-         r"column 'label': missing values in non-nullable column at row\(s\) 1"),
+        (
+            lambda df: df.assign(employees=[1.0, 2.5, 3.0, 4.0, 5.0]),
+            r"column 'employees': non-integer values at row\(s\) 1",
+        ),
+        (
+            lambda df: df.assign(label=pd.array([0, None, 1, 0, 1], dtype="Int64")),
+            r"column 'label': missing values in non-nullable column at row\(s\) 1",
+        ),
         (lambda df: df.drop(columns=["capital"]), r"declared column\(s\) \['capital'\] not in the file"),
         (lambda df: df.assign(extra=1), r"column\(s\) \['extra'\] are not declared"),
-    ],  # fmt: skip
+    ],
 )
 def test_bad_files_name_file_column_and_row(tmp_path: Path, mutate: object, expected: str) -> None:
     d = written(tmp_path)

@@ -11,9 +11,9 @@ from sklearn.metrics import roc_auc_score
 from enclave import schema as sch
 from enclave import synth, uscc
 from enclave.config import Home
+from enclave.jobspec import SgbParams
 from models import trees
 from models.prep import holdout_mask
-from enclave.jobspec import SgbParams
 
 
 def test_same_seed_same_city_other_seed_other_city() -> None:

@@ -17,7 +17,7 @@ from enclave.errors import NotFoundError, SafehouseError, SpecError
 from enclave.procs import write_atomic
 from enclave.tracking import Tracker
 from protocols.constants import JobState
-from protocols.messages import Endpoint, Fingerprint, JobStatus, Outputs, PartyStatus, Prepared
+from protocols.messages import Endpoint, JobStatus, Outputs, PartyStatus, Prepared
 
 log = logging.getLogger("safehouse.coordinator")
 
@@ -144,7 +144,7 @@ class Coordinator:
             self._set(job, JobState.SUCCEEDED, "done", "all parties finished")
         except _Abort as a:
             self._abort(job, list(prepared), a.state, a.reason)
-        except Exception as e:  # noqa: BLE001 - any failure must end the job everywhere
+        except Exception as e:
             log.exception("job %s failed in the coordinator", job.job_id)
             reason = e.public if isinstance(e, SafehouseError) else f"coordinator error ({type(e).__name__})"
             self._abort(job, list(prepared), JobState.FAILED, reason)
@@ -152,7 +152,7 @@ class Coordinator:
             if tracker is not None and run_id:
                 try:
                     tracker.finish(run_id, job.state.value)
-                except Exception:  # noqa: BLE001 - tracking must not mask the job's end
+                except Exception:
                     log.exception("job %s: could not close its MLflow run", job.job_id)
             self._persist(job)
             job.done.set()
@@ -251,9 +251,15 @@ class Coordinator:
         return JobStatus(job.job_id, job.state, job.stage, job.detail, parties, result)
 
     def _persist(self, job: CoordJob) -> None:
-        doc = {"job_id": job.job_id, "state": job.state.value, "stage": job.stage, "detail": job.detail,
-               "spec": job.spec.to_dict(), "result": job.result,
-               "parties": {n: {"state": s.state.value, "detail": s.detail} for n, s in job.parties.items()}}  # fmt: skip
+        doc = {
+            "job_id": job.job_id,
+            "state": job.state.value,
+            "stage": job.stage,
+            "detail": job.detail,
+            "spec": job.spec.to_dict(),
+            "result": job.result,
+            "parties": {n: {"state": s.state.value, "detail": s.detail} for n, s in job.parties.items()},
+        }
         write_atomic(self.state_dir / "jobs" / f"{job.job_id}.json", json.dumps(doc, indent=1, default=str))
 
 
@@ -261,5 +267,3 @@ class _Abort(Exception):
     def __init__(self, state: JobState, reason: str) -> None:
         super().__init__(reason)
         self.state, self.reason = state, reason
-
-

@@ -72,9 +72,10 @@ class JobManager:
         not_features = [c for c in me.features if schema.by_name[c].role != "feature"]
         if not_features:
             raise RefusedError(f"column(s) {not_features} of {me.dataset!r} are not declared as features")
-        if spec.label_party == party:
-            if spec.label not in schema.by_name or schema.by_name[spec.label].role != "label":
-                raise RefusedError(f"dataset {me.dataset!r} of {party!r} has no label column {spec.label!r}")
+        if spec.label_party == party and (
+            spec.label not in schema.by_name or schema.by_name[spec.label].role != "label"
+        ):
+            raise RefusedError(f"dataset {me.dataset!r} of {party!r} has no label column {spec.label!r}")
         return ds_dir
 
     # -- control plane ---------------------------------------------------------
@@ -205,8 +206,15 @@ class JobManager:
         s = job.status
         write_atomic(
             job.job_dir / "state.json",
-            json.dumps({"job_id": s.job_id, "state": s.state.value, "stage": s.stage, "detail": s.detail,
-                        "updated_at": s.updated_at}),  # fmt: skip
+            json.dumps(
+                {
+                    "job_id": s.job_id,
+                    "state": s.state.value,
+                    "stage": s.stage,
+                    "detail": s.detail,
+                    "updated_at": s.updated_at,
+                }
+            ),
         )
 
     @staticmethod
@@ -238,8 +246,9 @@ class JobManager:
                 return
             if rc == 0 and (job.job_dir / C.WORKER_RESULT).is_file():
                 # Finished here; SUCCEEDED waits for the coordinator's word.
-                job.status = replace(job.status, stage=C.STAGE_DONE, detail="worker finished", worker_pid=0,
-                                     updated_at=time.time())  # fmt: skip
+                job.status = replace(
+                    job.status, stage=C.STAGE_DONE, detail="worker finished", worker_pid=0, updated_at=time.time()
+                )
                 self._persist(job)
                 return
             reason = self._failure_reason(job, rc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -45,12 +46,10 @@ def _quiet_partition_teardown() -> None:
         original = part_mod.Partition.__del__
 
         def quiet_del(self: Any) -> None:
-            try:
+            with contextlib.suppress(Exception):
                 original(self)
-            except Exception:  # noqa: BLE001 - teardown noise only
-                pass
 
-        part_mod.Partition.__del__ = quiet_del  # type: ignore[method-assign]
+        part_mod.Partition.__del__ = quiet_del
     except (ImportError, AttributeError):
         pass
 
@@ -79,8 +78,10 @@ def init_secretflow(job_id: str, party: str, cluster: list[Endpoint], spec: jobs
     devices: dict[str, Any] = {}
     devices["spu"] = sf.SPU(
         {
-            "nodes": [{"party": e.party, "address": f"{e.host}:{e.spu_port}",
-                       "listen_addr": f"0.0.0.0:{e.spu_port}"} for e in cluster],  # fmt: skip
+            "nodes": [
+                {"party": e.party, "address": f"{e.host}:{e.spu_port}", "listen_addr": f"0.0.0.0:{e.spu_port}"}
+                for e in cluster
+            ],
             "runtime_config": {"protocol": spulib.spu_pb2.SEMI2K, "field": spulib.spu_pb2.FM128},
         },
         link_desc={"connect_retry_times": 120, "connect_retry_interval_ms": 500, "recv_timeout_ms": 30 * 60 * 1000},
@@ -143,7 +144,7 @@ def main(argv: list[str]) -> int:
         _shutdown_within(120.0)
         _write_json(job_dir / C.WORKER_RESULT, result)
         emit(C.STAGE_DONE, "finished")
-    except BaseException as e:  # noqa: BLE001 - everything must be reported
+    except BaseException as e:
         traceback.print_exc()
         # Only this party's own error text leaves the worker, and only the
         # public part of it for our own errors; library errors are summarised.

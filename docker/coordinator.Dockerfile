@@ -1,0 +1,15 @@
+# The coordinator: control plane and MLflow tracking; it never holds rows.
+FROM python:3.11-slim
+RUN pip install --no-cache-dir uv
+WORKDIR /opt/safehouse
+COPY pyproject.toml uv.lock README.md ./
+COPY enclave enclave
+COPY parties parties
+COPY models models
+COPY protocols protocols
+RUN uv sync --frozen --no-dev && ln -s /opt/safehouse/.venv/bin/safehouse /usr/local/bin/safehouse
+ENV SAFEHOUSE_HOME=/var/lib/safehouse
+VOLUME /var/lib/safehouse
+EXPOSE 7100
+ENTRYPOINT ["safehouse"]
+CMD ["coordinator", "--help"]
