@@ -98,6 +98,9 @@ def run(home: Home, rows: int, seed: int, json_path: Path | None, progress: api.
         "psi": result["psi"],
         "models": {k: {"auc": v["auc"], "ks": v["ks"]} for k, v in result["models"].items()},
         "mlflow": {"tracking_uri": result["mlflow"]["tracking_uri"], "run_id": result["mlflow"]["run_id"]},
+        "seconds": result["seconds"],
+        "stage_seconds": result["stage_seconds"],
+        "peak_rss_mb": result["peak_rss_mb"],
     }
     print()
     print(table(result))

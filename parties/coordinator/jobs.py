@@ -204,6 +204,7 @@ class Coordinator:
             "seconds": round(seconds, 3),
             "stage_seconds": {p: o.stage_seconds for p, o in outputs.items()},
             "test_rows": int(label.metrics.get("test_rows", 0)),
+            "peak_rss_mb": {p: o.metrics.get("peak_rss_mb", 0.0) for p, o in outputs.items()},
         }
 
     def _register(self, tracker: Tracker, run_id: str, job: CoordJob, outputs: Mapping[str, Outputs]) -> dict[str, Any]:

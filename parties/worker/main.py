@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import resource
 import signal
 import sys
 import time
@@ -139,6 +140,8 @@ def main(argv: list[str]) -> int:
             emit=emit,
         )
         result = program(ctx, devices)
+        # ru_maxrss is in KiB on Linux: this worker's peak memory for the job.
+        result.setdefault("metrics", {})["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         # Flush every pending message to the peers before leaving: a party
         # that exits early strands the others waiting for its last sends.
         _shutdown_within(120.0)
