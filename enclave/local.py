@@ -55,26 +55,18 @@ class LocalCluster:
     def log_dir(self) -> Path:
         return self.home.root / "logs"
 
-    def _spawn(self, role: str, args: list[str]) -> str:
+    def _port_file(self, role: str) -> Path:
         run_dir = self.home.root / "run"
         run_dir.mkdir(parents=True, exist_ok=True)
-        self.log_dir.mkdir(parents=True, exist_ok=True)
         port_file = run_dir / f"{role}.port"
         port_file.unlink(missing_ok=True)
+        return port_file
+
+    def _spawn(self, role: str, args: list[str], port_file: Path) -> str:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
         with (self.log_dir / f"{role}.log").open("ab") as log:
             proc = subprocess.Popen(
-                [
-                    *safehouse_command(),
-                    *args,
-                    "--home",
-                    str(self.home.root),
-                    "--host",
-                    self.host,
-                    "--port",
-                    "0",
-                    "--port-file",
-                    str(port_file),
-                ],
+                [*safehouse_command(), *args],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
