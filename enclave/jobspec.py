@@ -75,6 +75,7 @@ class JobSpec:
     bank_only: BankOnlyParams | None = field(default_factory=BankOnlyParams)
     pooled_reference: bool = False
     local: bool = True
+    purpose: str = "credit_risk_model"
 
     def party(self, name: str) -> PartySpec:
         for p in self.parties:
@@ -103,6 +104,7 @@ class JobSpec:
             d.pop(k, None)
         d["reference"] = {"pooled": d.pop("pooled_reference")}
         d["deployment"] = "local" if d.pop("local") else "remote"
+        d["purpose"] = d.pop("purpose")
         return d
 
     def to_yaml(self) -> str:
@@ -261,6 +263,8 @@ def parse(raw: Any, source: str = "job spec") -> JobSpec:
     if not isinstance(pooled, bool):
         raise SpecError(f"{ref.where('pooled')}: expected true or false, got {pooled!r}")
     ref.done()
+    purpose = top.str_("purpose", "credit_risk_model")
+    check_name_field(top, "purpose", purpose)
     deployment = top.choice("deployment", "local", ("local", "remote"))
     if deployment == "remote":
         missing = [p.name for p in parties if p.endpoint is None]
@@ -281,6 +285,7 @@ def parse(raw: Any, source: str = "job spec") -> JobSpec:
         bank_only=models.get("bank_only"),
         pooled_reference=pooled,
         local=deployment == "local",
+        purpose=purpose,
     )
 
 
