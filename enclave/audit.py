@@ -141,7 +141,7 @@ def verify_file(path: Path, trust: Mapping[str, tuple[str, Ed25519PublicKey]]) -
         if h != doc.get("hash"):
             problems.append(Problem(path, line, seq, "content does not match its hash (altered)"))
             ok = False
-        kid = doc.get("key_id")
+        kid = str(doc.get("key_id"))
         if kid not in trust:
             problems.append(Problem(path, line, seq, f"signed by unknown key {kid!r} (forged)"))
             ok = False

@@ -82,6 +82,53 @@ def cmd_data_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit_verify(args: argparse.Namespace) -> int:
+    from enclave import audit
+
+    home = _home(args)
+    trails = audit.trails(home)
+    if not trails:
+        print(f"safehouse: error: no audit trails under {home.root}", file=sys.stderr)
+        return 2
+    problems = audit.verify_home(home)
+    for p in problems:
+        print(f"TAMPERED {p}")
+    entries = sum(len(audit.read_entries(t)) for t in trails)
+    if problems:
+        print(f"audit: {len(problems)} problem(s) in {len(trails)} trail(s)", file=sys.stderr)
+        return 1
+    print(f"audit: {entries} entries in {len(trails)} trails verified (chains, signatures, cross-references)")
+    return 0
+
+
+def cmd_audit_show(args: argparse.Namespace) -> int:
+    from enclave import audit
+
+    entries = audit.story(_home(args), args.job)
+    if not entries:
+        print(f"safehouse: error: no audit entries for job {args.job!r}", file=sys.stderr)
+        return 2
+    for e in entries:
+        print(audit.describe(e))
+    return 0
+
+
+def cmd_consent(args: argparse.Namespace) -> int:
+    from enclave import consent
+
+    home = _home(args)
+    root = home.party(args.party).root
+    signer = consent.consent_signer(root, home.root / "trust")
+    if args.consent_command == "grant":
+        granted = consent.grant(root, signer, args.uscc, args.grantee, args.purpose, args.days)
+        for a in granted:
+            print(f"authorisation {a.id}: {a.uscc} -> {a.grantee} for {a.purpose} until {a.expires}")
+    else:
+        r = consent.revoke(root, signer, args.id)
+        print(f"authorisation {r.id} revoked at {r.revoked}; applies from the next job")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="safehouse", description="Safehouse (数据安全屋): joint credit modelling")
     p.add_argument("--home", help="state directory (default $SAFEHOUSE_HOME or ./.safehouse)")
@@ -127,6 +174,26 @@ def parser() -> argparse.ArgumentParser:
     ck = data.add_parser("check", help="validate a dataset directory against its schema")
     ck.add_argument("dir")
     ck.set_defaults(fn=cmd_data_check)
+
+    au = sub.add_parser("audit", help="audit trails").add_subparsers(dest="audit_command", required=True)
+    v = with_home(au.add_parser("verify", help="verify every trail's chain, signatures and cross-references"))
+    v.set_defaults(fn=cmd_audit_verify)
+    sh = with_home(au.add_parser("show", help="the whole story of one job across all trails"))
+    sh.add_argument("--job", required=True)
+    sh.set_defaults(fn=cmd_audit_show)
+
+    co = sub.add_parser("consent", help="firm authorisations").add_subparsers(dest="consent_command", required=True)
+    gr = with_home(co.add_parser("grant", help="record signed authorisations"))
+    gr.add_argument("--party", default="platform", help="data owner holding the consent book")
+    gr.add_argument("--grantee", required=True, help="the bank authorised")
+    gr.add_argument("--purpose", default="credit_risk_model")
+    gr.add_argument("--days", type=int, default=365)
+    gr.add_argument("uscc", nargs="+")
+    gr.set_defaults(fn=cmd_consent)
+    rv = with_home(co.add_parser("revoke", help="revoke an authorisation by id"))
+    rv.add_argument("--party", default="platform")
+    rv.add_argument("id")
+    rv.set_defaults(fn=cmd_consent)
     return p
 
 

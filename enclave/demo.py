@@ -16,6 +16,7 @@ from typing import Any
 from enclave import api, synth
 from enclave import schema as sch
 from enclave.config import Home
+from enclave.errors import JobFailedError
 from enclave.jobspec import JobSpec, parse
 
 DEFAULT_ROWS = 5000
@@ -101,9 +102,21 @@ def run(home: Home, rows: int, seed: int, json_path: Path | None, progress: api.
         "seconds": result["seconds"],
         "stage_seconds": result["stage_seconds"],
         "peak_rss_mb": result["peak_rss_mb"],
+        "job_id": result["job_id"],
     }
+    from enclave import audit
+
+    problems = audit.verify_home(home)
     print()
     print(table(result))
+    if problems:
+        for p in problems:
+            print(f"AUDIT PROBLEM {p}")
+        raise JobFailedError(f"audit trail verification found {len(problems)} problem(s)")
+    trails = audit.trails(home)
+    entries = sum(len(audit.read_entries(t)) for t in trails)
+    print(f"Audit trail: {entries} signed entries in {len(trails)} trails verified; "
+          f"`safehouse audit show --job {result['job_id']}` tells the story")  # fmt: skip
     print(f"Total {time.perf_counter() - t0:.0f} s")
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)

@@ -15,14 +15,16 @@ side only.
 
 from __future__ import annotations
 
+import datetime as dt
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from enclave import consent, policy, uscc
 from enclave import schema as sch
-from enclave import uscc
 from enclave.config import Home
 from enclave.schema import Column, Fingerprint, Schema
 
@@ -396,8 +398,11 @@ def _as_column(col: Column, values: np.ndarray) -> pd.Series:
     return _CASTS[col.type](np.asarray(values, dtype=object) if col.type in ("bool", "category") else values)
 
 
-def write_city(home: Home, rows: int, seed: int = 20241) -> dict[str, dict[str, Fingerprint]]:
-    """Generate the city and write every dataset into its owner's domain."""
+def write_city(
+    home: Home, rows: int, seed: int = 20241, authorised_share: float = 0.8
+) -> dict[str, dict[str, Fingerprint]]:
+    """Generate the city, write every dataset into its owner's domain, and set
+    the city's default controls: each party's policy and firm authorisations."""
     city = generate(rows, seed)
     out: dict[str, dict[str, Fingerprint]] = {}
     for party, datasets in city.tables.items():
@@ -405,4 +410,37 @@ def write_city(home: Home, rows: int, seed: int = 20241) -> dict[str, dict[str, 
         out[party] = {}
         for name, (schema, frame) in datasets.items():
             out[party][name] = sch.write(ph.dataset_dir(name), schema, frame)
+    write_default_controls(home, city, seed, authorised_share)
     return out
+
+
+def write_default_controls(home: Home, city: City, seed: int, authorised_share: float) -> None:
+    """Policies granting the joint credit model both ways, and authorisations
+    (signed by the platform's consent service) for a share of the firms."""
+    expires = (dt.date.today() + dt.timedelta(days=365)).isoformat()
+    policy.write(
+        home.party(PLATFORM).root,
+        {
+            "min_cell_size": 10,
+            "grants": [{"partners": [BANK], "job_types": ["joint_train"], "purposes": ["credit_risk_model"],
+                        "datasets": {PROFILE: "*"}, "outputs": ["metrics", "plots", "model_manifest", "score_bands"],
+                        "expires": expires}],
+        },
+    )  # fmt: skip
+    policy.write(
+        home.party(BANK).root,
+        {
+            "min_cell_size": 10,
+            "grants": [{"partners": [PLATFORM], "job_types": ["joint_train"], "purposes": ["credit_risk_model"],
+                        "datasets": {LOANS: "*"}, "outputs": "*", "expires": expires}],
+        },
+    )  # fmt: skip
+    root = home.party(PLATFORM).root
+    book = root / consent.CONSENT_DIR
+    if book.exists():
+        shutil.rmtree(book)
+    firms = city.tables[PLATFORM][PROFILE][1][KEY].to_numpy()
+    rng = np.random.default_rng(seed + 7)
+    chosen = firms[rng.random(len(firms)) < authorised_share]
+    signer = consent.consent_signer(root, home.root / "trust")
+    consent.grant(root, signer, list(chosen), BANK, "credit_risk_model", days=365)

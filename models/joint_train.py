@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from enclave import consent, desens
 from enclave import schema as sch
 from enclave.errors import JobFailedError
 from enclave.jobspec import JobSpec, SgbParams
@@ -73,6 +74,15 @@ class _Local:
         cols = list(me.features) + ([ctx.spec.label] if ctx.party == ctx.spec.label_party else [])
         self.schema, self.frame = sch.load(ctx.dataset_dir, cols)
         self.features = list(me.features)
+        self.withheld = 0
+        consent_file = ctx.job_dir / "consent.json"
+        if consent_file.is_file():
+            # Before any computation: authorisation-required columns of firms
+            # without a valid authorisation become missing.
+            doc = json.loads(consent_file.read_text())
+            self.frame, self.withheld = consent.withhold(
+                self.frame, self.schema.key, list(doc["columns"]), set(doc["authorised"])
+            )
         self.aligned: pd.DataFrame | None = None
         self.test: np.ndarray | None = None
 
@@ -119,6 +129,7 @@ def run(ctx: Context, devices: Any) -> dict[str, Any]:
         return end
 
     local = _Local(ctx)
+    result["consent"] = {"withheld_firms": local.withheld}
     ctx.job_dir.mkdir(parents=True, exist_ok=True)
 
     # --- PSI -----------------------------------------------------------------
@@ -267,7 +278,10 @@ def run(ctx: Context, devices: Any) -> dict[str, Any]:
     kinds = list(scores)
 
     def evaluate(*vals: np.ndarray) -> None:
-        _evaluate(ctx, local.y()[mask], dict(zip(kinds, vals, strict=True)))
+        if local.aligned is None:
+            raise RuntimeError("align() first")
+        keys = local.aligned[local.schema.key].to_numpy()[mask]
+        _evaluate(ctx, local.y()[mask], dict(zip(kinds, vals, strict=True)), keys)
 
     sf.wait([label_pyu(evaluate)(*scores.values())])
     metrics_file = ctx.job_dir / "outputs" / "metrics.json"
@@ -297,7 +311,7 @@ def _save_bias(b: np.ndarray, part: str) -> None:
 MODEL_LABELS = {"sgb": "SecureBoost", "sslr": "SS-LR", "bank_only": "bank-only LightGBM"}
 
 
-def _evaluate(ctx: Context, y_test: np.ndarray, scores: dict[str, np.ndarray]) -> None:
+def _evaluate(ctx: Context, y_test: np.ndarray, scores: dict[str, np.ndarray], keys: np.ndarray) -> None:
     """Metrics and plots, computed at the label owner from its own labels."""
     flat = {k: np.asarray(v, dtype="float64").ravel() for k, v in scores.items()}
     out = ctx.job_dir / "outputs"
@@ -313,4 +327,35 @@ def _evaluate(ctx: Context, y_test: np.ndarray, scores: dict[str, np.ndarray]) -
     for k, s in flat.items():
         (out / f"ks_{k}.png").write_bytes(metrics.ks_plot(y_test, s, MODEL_LABELS[k]))
         artifacts.append(f"ks_{k}.png")
+    main = flat.get("sgb", next(iter(flat.values())))
+    _write_json(out / "score_bands.json", _score_bands(y_test, main))
+    (out / "scored_list.csv").write_text(_scored_list(ctx, keys, main))
+    artifacts += ["score_bands.json", "scored_list.csv"]
     _write_json(out / "metrics.json", {"metrics": found, "artifacts": artifacts})
+
+
+def _score_bands(y: np.ndarray, score: np.ndarray, bands: int = 20) -> list[dict[str, Any]]:
+    """Firms and defaults per score band (riskiest first): an aggregate report."""
+    order = np.argsort(-score, kind="stable")
+    out = []
+    for i, idx in enumerate(np.array_split(order, bands)):
+        if len(idx) == 0:
+            continue
+        out.append({"band": i + 1, "firms": len(idx), "defaults": int(y[idx].sum()),
+                    "min_score": float(score[idx].min()), "max_score": float(score[idx].max())})  # fmt: skip
+    return out
+
+
+def _scored_list(ctx: Context, keys: np.ndarray, score: np.ndarray, top: int = 50) -> str:
+    """The riskiest held-out firms, desensitised: a per-job HMAC token (the key
+    stays in this domain, so only this party can re-identify) and a masked code."""
+    key_file = ctx.job_dir / "desens.key"
+    key = desens.new_job_key()
+    key_file.write_bytes(key)
+    key_file.chmod(0o600)
+    order = np.argsort(-score, kind="stable")[:top]
+    lines = ["token,uscc_masked,score"]
+    for i in order:
+        code = str(keys[i])
+        lines.append(f"{desens.hmac_token(code, key, 'uscc')},{desens.mask_uscc(code)},{score[i]:.4f}")
+    return "\n".join(lines) + "\n"

@@ -56,12 +56,14 @@ class PrepareRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., spec_yaml: _Optional[str] = ...) -> None: ...
 
 class PrepareReply(_message.Message):
-    __slots__ = ["endpoint", "fingerprint"]
+    __slots__ = ["endpoint", "fingerprint", "audit_hash"]
     ENDPOINT_FIELD_NUMBER: _ClassVar[int]
     FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_HASH_FIELD_NUMBER: _ClassVar[int]
     endpoint: Endpoint
     fingerprint: Fingerprint
-    def __init__(self, endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., fingerprint: _Optional[_Union[Fingerprint, _Mapping]] = ...) -> None: ...
+    audit_hash: str
+    def __init__(self, endpoint: _Optional[_Union[Endpoint, _Mapping]] = ..., fingerprint: _Optional[_Union[Fingerprint, _Mapping]] = ..., audit_hash: _Optional[str] = ...) -> None: ...
 
 class StartRequest(_message.Message):
     __slots__ = ["job_id", "cluster"]
@@ -88,7 +90,7 @@ class ConcludeRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class PartyStatus(_message.Message):
-    __slots__ = ["party", "job_id", "state", "stage", "detail", "worker_pid", "updated_at"]
+    __slots__ = ["party", "job_id", "state", "stage", "detail", "worker_pid", "updated_at", "audit_hash"]
     PARTY_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -96,6 +98,7 @@ class PartyStatus(_message.Message):
     DETAIL_FIELD_NUMBER: _ClassVar[int]
     WORKER_PID_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_HASH_FIELD_NUMBER: _ClassVar[int]
     party: str
     job_id: str
     state: JobState
@@ -103,7 +106,8 @@ class PartyStatus(_message.Message):
     detail: str
     worker_pid: int
     updated_at: float
-    def __init__(self, party: _Optional[str] = ..., job_id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., stage: _Optional[str] = ..., detail: _Optional[str] = ..., worker_pid: _Optional[int] = ..., updated_at: _Optional[float] = ...) -> None: ...
+    audit_hash: str
+    def __init__(self, party: _Optional[str] = ..., job_id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., stage: _Optional[str] = ..., detail: _Optional[str] = ..., worker_pid: _Optional[int] = ..., updated_at: _Optional[float] = ..., audit_hash: _Optional[str] = ...) -> None: ...
 
 class Artifact(_message.Message):
     __slots__ = ["name", "media_type", "data", "sha256"]
@@ -118,7 +122,7 @@ class Artifact(_message.Message):
     def __init__(self, name: _Optional[str] = ..., media_type: _Optional[str] = ..., data: _Optional[bytes] = ..., sha256: _Optional[str] = ...) -> None: ...
 
 class Outputs(_message.Message):
-    __slots__ = ["party", "metrics", "artifacts", "model_parts", "stage_seconds"]
+    __slots__ = ["party", "metrics", "artifacts", "model_parts", "stage_seconds", "audit_hash"]
     class MetricsEntry(_message.Message):
         __slots__ = ["key", "value"]
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -145,12 +149,14 @@ class Outputs(_message.Message):
     ARTIFACTS_FIELD_NUMBER: _ClassVar[int]
     MODEL_PARTS_FIELD_NUMBER: _ClassVar[int]
     STAGE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    AUDIT_HASH_FIELD_NUMBER: _ClassVar[int]
     party: str
     metrics: _containers.ScalarMap[str, float]
     artifacts: _containers.RepeatedCompositeFieldContainer[Artifact]
     model_parts: _containers.ScalarMap[str, str]
     stage_seconds: _containers.ScalarMap[str, float]
-    def __init__(self, party: _Optional[str] = ..., metrics: _Optional[_Mapping[str, float]] = ..., artifacts: _Optional[_Iterable[_Union[Artifact, _Mapping]]] = ..., model_parts: _Optional[_Mapping[str, str]] = ..., stage_seconds: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    audit_hash: str
+    def __init__(self, party: _Optional[str] = ..., metrics: _Optional[_Mapping[str, float]] = ..., artifacts: _Optional[_Iterable[_Union[Artifact, _Mapping]]] = ..., model_parts: _Optional[_Mapping[str, str]] = ..., stage_seconds: _Optional[_Mapping[str, float]] = ..., audit_hash: _Optional[str] = ...) -> None: ...
 
 class SubmitRequest(_message.Message):
     __slots__ = ["spec_yaml"]

@@ -28,6 +28,7 @@ class Endpoint:
 class Prepared:
     endpoint: Endpoint
     fingerprint: Fingerprint
+    audit_hash: str = ""
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,7 @@ class PartyStatus:
     detail: str = ""
     worker_pid: int = 0
     updated_at: float = 0.0
+    audit_hash: str = ""
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class Outputs:
     artifacts: tuple[Artifact, ...] = ()
     model_parts: dict[str, str] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    audit_hash: str = ""
 
 
 @dataclass(frozen=True)

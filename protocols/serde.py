@@ -45,11 +45,13 @@ def endpoint_from_pb(e: pb.Endpoint) -> m.Endpoint:
 
 
 def prepared_to_pb(p: m.Prepared) -> pb.PrepareReply:
-    return pb.PrepareReply(endpoint=endpoint_to_pb(p.endpoint), fingerprint=fingerprint_to_pb(p.fingerprint))
+    return pb.PrepareReply(
+        endpoint=endpoint_to_pb(p.endpoint), fingerprint=fingerprint_to_pb(p.fingerprint), audit_hash=p.audit_hash
+    )
 
 
 def prepared_from_pb(p: pb.PrepareReply) -> m.Prepared:
-    return m.Prepared(endpoint_from_pb(p.endpoint), fingerprint_from_pb(p.fingerprint))
+    return m.Prepared(endpoint_from_pb(p.endpoint), fingerprint_from_pb(p.fingerprint), p.audit_hash)
 
 
 def party_status_to_pb(s: m.PartyStatus) -> pb.PartyStatus:
@@ -61,12 +63,20 @@ def party_status_to_pb(s: m.PartyStatus) -> pb.PartyStatus:
         detail=s.detail,
         worker_pid=s.worker_pid,
         updated_at=s.updated_at,
+        audit_hash=s.audit_hash,
     )
 
 
 def party_status_from_pb(s: pb.PartyStatus) -> m.PartyStatus:
     return m.PartyStatus(
-        s.party, s.job_id, state_from_pb(s.state), s.stage, s.detail, int(s.worker_pid), float(s.updated_at)
+        s.party,
+        s.job_id,
+        state_from_pb(s.state),
+        s.stage,
+        s.detail,
+        int(s.worker_pid),
+        float(s.updated_at),
+        s.audit_hash,
     )
 
 
@@ -79,6 +89,7 @@ def outputs_to_pb(o: m.Outputs) -> pb.Outputs:
         ],
         model_parts=o.model_parts,
         stage_seconds=o.stage_seconds,
+        audit_hash=o.audit_hash,
     )
 
 
@@ -89,6 +100,7 @@ def outputs_from_pb(o: pb.Outputs) -> m.Outputs:
         artifacts=tuple(m.Artifact(a.name, a.media_type, bytes(a.data), a.sha256) for a in o.artifacts),
         model_parts=dict(o.model_parts),
         stage_seconds=dict(o.stage_seconds),
+        audit_hash=o.audit_hash,
     )
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from enclave import jobspec
+from enclave.audit import AuditLog
 from enclave.errors import NotFoundError, SafehouseError, SpecError
 from enclave.procs import write_atomic
 from enclave.tracking import Tracker
@@ -42,6 +43,8 @@ class CoordJob:
     parties: dict[str, PartyStatus] = field(default_factory=dict)
     result: dict[str, Any] = field(default_factory=dict)
     cancel: threading.Event = field(default_factory=threading.Event)
+    audit_hashes: list[str] = field(default_factory=list)
+    node_entries: dict[str, list[str]] = field(default_factory=dict)
     done: threading.Event = field(default_factory=threading.Event)
 
 
@@ -55,12 +58,14 @@ class Coordinator:
         state_dir: Path,
         links: Mapping[str, NodeLink],
         tracker: Callable[[], Tracker] | None,
+        audit_log: AuditLog | None = None,
         poll_seconds: float = 0.5,
         unreachable_seconds: float = 30.0,
     ) -> None:
         self.state_dir = state_dir
         self.links = dict(links)
         self.tracker = tracker
+        self.audit = audit_log
         self.poll_seconds = poll_seconds
         self.unreachable_seconds = unreachable_seconds
         self.jobs: dict[str, CoordJob] = {}
@@ -73,6 +78,7 @@ class Coordinator:
         if unknown:
             raise SpecError(f"parties {unknown} are not known to this coordinator (known: {sorted(self.links)})")
         job = CoordJob(new_job_id(spec.name), spec)
+        self._audit(job, "job_submitted", {"name": spec.name, "spec_sha256": spec.sha256, "parties": spec.party_names})
         with self.lock:
             self.jobs[job.job_id] = job
         self._persist(job)
@@ -122,6 +128,12 @@ class Coordinator:
                     raise _Abort(JobState.FAILED, f"party {name!r} refused the job: {e.public}") from None
             fps = {n: p.fingerprint for n, p in prepared.items()}
             job.result["fingerprints"] = {n: f.__dict__ for n, f in fps.items()}
+            self._audit(
+                job,
+                "parties_prepared",
+                {"fingerprints": {n: f.sha256 for n, f in fps.items()}, "mlflow_run_id": run_id},
+                {n: [p.audit_hash] for n, p in prepared.items()},
+            )
             if tracker is not None:
                 tracker.log_fingerprints(run_id, fps)
             cluster = [prepared[n].endpoint for n in names]
@@ -134,11 +146,20 @@ class Coordinator:
             self._set(job, JobState.RUNNING, "running", "workers started")
             self._supervise(job)
             outputs = {n: self.links[n].outputs(job.job_id) for n in names}
+            self._audit(
+                job,
+                "outputs_received",
+                {"artifacts": {n: {a.name: a.sha256 for a in o.artifacts} for n, o in outputs.items()}},
+                {n: [o.audit_hash] for n, o in outputs.items()},
+            )
             job.result.update(self._summarise(job, outputs, time.perf_counter() - t0))
             if tracker is not None:
                 tracker.log_outputs(run_id, outputs)
                 tracker.log_metrics(run_id, {"seconds.total": time.perf_counter() - t0})
                 job.result["mlflow"]["models"] = self._register(tracker, run_id, job, outputs)
+                self._audit(
+                    job, "model_registered", {"mlflow_run_id": run_id, "models": job.result["mlflow"]["models"]}
+                )
             for name in names:
                 job.parties[name] = self.links[name].conclude(job.job_id, JobState.SUCCEEDED, "all parties finished")
             self._set(job, JobState.SUCCEEDED, "done", "all parties finished")
@@ -149,8 +170,14 @@ class Coordinator:
             reason = e.public if isinstance(e, SafehouseError) else f"coordinator error ({type(e).__name__})"
             self._abort(job, list(prepared), JobState.FAILED, reason)
         finally:
+            ended = {n: [s.audit_hash] for n, s in job.parties.items() if s.state.terminal and s.audit_hash}
+            self._audit(job, "job_end", {"state": job.state.value, "reason": job.detail}, ended)
             if tracker is not None and run_id:
                 try:
+                    # Experiment log and audit trail name each other both ways.
+                    for party, hashes in job.node_entries.items():
+                        tracker.client.set_tag(run_id, f"safehouse.audit.{party}", ",".join(hashes))
+                    tracker.client.set_tag(run_id, "safehouse.audit.coordinator", ",".join(job.audit_hashes))
                     tracker.finish(run_id, job.state.value)
                 except Exception:
                     log.exception("job %s: could not close its MLflow run", job.job_id)
@@ -233,6 +260,19 @@ class Coordinator:
         return out
 
     # -- bookkeeping -----------------------------------------------------------
+    def _audit(
+        self, job: CoordJob, kind: str, body: dict[str, Any], node_entries: dict[str, list[str]] | None = None
+    ) -> str:
+        if self.audit is None:
+            return ""
+        refs = {p: [h for h in hs if h] for p, hs in (node_entries or {}).items()}
+        refs = {p: hs for p, hs in refs.items() if hs}
+        for p, hs in refs.items():
+            job.node_entries.setdefault(p, []).extend(hs)
+        h = self.audit.append(kind, job.job_id, {**body, "node_entries": refs} if refs else body)
+        job.audit_hashes.append(h)
+        return h
+
     def _job(self, job_id: str) -> CoordJob:
         with self.lock:
             if job_id not in self.jobs:

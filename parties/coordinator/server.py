@@ -7,6 +7,7 @@ import signal
 import threading
 from pathlib import Path
 
+from enclave import audit
 from enclave.config import Home
 from enclave.procs import write_atomic
 from enclave.tracking import Tracker
@@ -21,7 +22,7 @@ log = logging.getLogger("safehouse.coordinator")
 
 def run(home: Home, nodes: dict[str, str], host: str, port: int, port_file: Path | None) -> int:
     links = {party: GrpcNodeLink(party, addr) for party, addr in nodes.items()}
-    coordinator = Coordinator(home.coordinator, links, lambda: Tracker.for_home(home))
+    coordinator = Coordinator(home.coordinator, links, lambda: Tracker.for_home(home), audit.coordinator_log(home))
     server, bound = serve(
         lambda s: pb_grpc.add_CoordinatorServicer_to_server(CoordinatorServicer(coordinator), s), host, port
     )

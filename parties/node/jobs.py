@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from enclave import jobspec
+from enclave import audit, consent, gate, jobspec, policy
 from enclave import schema as sch
 from enclave.errors import NotFoundError, RefusedError, SafehouseError, SpecError
 from enclave.procs import free_ports, kill_group, write_atomic
@@ -29,9 +29,7 @@ from protocols.messages import Artifact, Endpoint, Fingerprint, Outputs, PartySt
 
 log = logging.getLogger("safehouse.node")
 _JOB_ID_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
-
-# Outputs a joint_train job declares; nothing else leaves the node.
-DECLARED_ARTIFACTS = {"roc.png", "ks_sgb.png", "ks_sslr.png", "ks_bank_only.png"}
+CONSENT_FILE = "consent.json"
 
 
 @dataclass
@@ -42,6 +40,8 @@ class NodeJob:
     job_dir: Path
     endpoint: Endpoint
     status: PartyStatus
+    outputs_allowed: tuple[str, ...] = ()
+    min_cell_size: int = 10
     proc: subprocess.Popen[bytes] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -51,6 +51,7 @@ class JobManager:
         self.config = config
         self.jobs: dict[str, NodeJob] = {}
         self.lock = threading.Lock()
+        self.audit = audit.party_log(config.home, config.party)
 
     # -- checks ----------------------------------------------------------------
     def _check(self, spec: jobspec.JobSpec) -> Path:
@@ -86,19 +87,72 @@ class JobManager:
         with self.lock:
             if job_id in self.jobs:
                 raise RefusedError(f"job {job_id} is already known here")
-        ds_dir = self._check(spec)
+        party = self.config.party
+        me = spec.party(party) if party in spec.party_names else None
+        self.audit.append(
+            "job_request",
+            job_id,
+            {
+                "spec_sha256": spec.sha256,
+                "job_type": spec.job_type,
+                "purpose": spec.purpose,
+                "partners": [p for p in spec.party_names if p != party],
+                "dataset": me.dataset if me else None,
+                "columns": list(me.features) if me else [],
+            },
+        )
+        try:
+            ds_dir = self._check(spec)
+            pol = policy.load(self.config.party_home.root, party)
+            decision = pol.decide(spec)
+            if not decision.allowed:
+                raise RefusedError(decision.reason)
+        except SafehouseError as e:
+            self.audit.append("policy_decision", job_id, {"allowed": False, "reason": e.public})
+            raise
+        self.audit.append("policy_decision", job_id, {"allowed": True, "outputs": list(decision.outputs)})
         fp = sch.fingerprint(ds_dir)
+        audit_hash = self.audit.append("dataset_fingerprint", job_id, dict(fp.__dict__))
         link_port, spu_port = free_ports(2)
-        endpoint = Endpoint(self.config.party, self.config.advertise_host, link_port, spu_port)
+        endpoint = Endpoint(party, self.config.advertise_host, link_port, spu_port)
         job_dir = self.config.party_home.job_dir(job_id)
         job_dir.mkdir(parents=True, exist_ok=False)
-        status = PartyStatus(self.config.party, job_id, JobState.QUEUED, "", "accepted", 0, time.time())
-        job = NodeJob(job_id, spec, ds_dir, job_dir, endpoint, status)
+        status = PartyStatus(party, job_id, JobState.QUEUED, "", "accepted", 0, time.time(), audit_hash)
+        job = NodeJob(job_id, spec, ds_dir, job_dir, endpoint, status, decision.outputs, pol.min_cell_size)
         with self.lock:
             self.jobs[job_id] = job
         self._persist(job)
-        log.info("job %s accepted: %s over %s", job_id, spec.job_type, spec.party(self.config.party).dataset)
-        return Prepared(endpoint, Fingerprint(fp.dataset, fp.sha256, fp.schema_sha256, fp.rows, fp.columns))
+        log.info("job %s accepted: %s over %s", job_id, spec.job_type, spec.party(party).dataset)
+        fingerprint = Fingerprint(fp.dataset, fp.sha256, fp.schema_sha256, fp.rows, fp.columns)
+        return Prepared(endpoint, fingerprint, audit_hash)
+
+    def _consent(self, job: NodeJob) -> None:
+        """Write this job's authorised-firm list for the worker; log the summary.
+
+        The book is read now, at job start, so a revocation applies from the
+        next job. The label owner's own data needs no firm authorisation here.
+        """
+        spec, party = job.spec, self.config.party
+        if spec.label_party == party:
+            return
+        schema = sch.read_schema(job.dataset_dir)
+        gated = [c for c in spec.party(party).features if schema.by_name[c].access == "interface"]
+        if not gated:
+            return
+        book = consent.ConsentBook.load(self.config.party_home.root, self.config.home.root / "trust")
+        allowed = book.authorised(spec.label_party, spec.purpose)
+        write_atomic(job.job_dir / CONSENT_FILE, json.dumps({"columns": gated, "authorised": sorted(allowed)}))
+        self.audit.append(
+            "consent_applied",
+            job.job_id,
+            {
+                "book_sha256": book.sha256,
+                "grantee": spec.label_party,
+                "purpose": spec.purpose,
+                "columns": gated,
+                "authorised_firms": len(allowed),
+            },
+        )
 
     def start(self, job_id: str, cluster: list[Endpoint]) -> PartyStatus:
         job = self._job(job_id)
@@ -120,6 +174,10 @@ class JobManager:
                 "model_dir": str(self.config.party_home.model_dir(job_id)),
             }
             write_atomic(job.job_dir / C.WORKER_CONFIG, json.dumps(cfg, indent=1))
+            self._consent(job)
+            self.audit.append(
+                "job_start", job_id, {"cluster": {e.party: f"{e.host}:{e.link_port},{e.spu_port}" for e in cluster}}
+            )
             logf = (job.job_dir / C.WORKER_LOG).open("wb")
             job.proc = subprocess.Popen(
                 [sys.executable, "-m", "parties.worker", str(job.job_dir)],
@@ -149,21 +207,28 @@ class JobManager:
         if not result_file.is_file():
             raise RefusedError(f"job {job_id} has no outputs here (state {job.status.state.value})")
         result = json.loads(result_file.read_text())
-        artifacts = []
-        for name in result.get("artifacts", []):
-            if name not in DECLARED_ARTIFACTS:
-                log.warning("job %s: undeclared output %r withheld", job_id, name)
-                continue
-            data = (job.job_dir / "outputs" / name).read_bytes()
-            artifacts.append(Artifact(name, "image/png", data, _sha256(data)))
-        metrics = {k: float(v) for k, v in result.get("metrics", {}).items()}
-        metrics["psi_intersection"] = float(result["psi"]["intersection"])
+        g = gate.release(job.spec.job_type, job.outputs_allowed, job.min_cell_size, result, job.job_dir / "outputs")
+        for note in g.notes:
+            log.warning("job %s: output withheld: %s", job_id, note)
+        audit_hash = self.audit.append(
+            "output_release",
+            job_id,
+            {
+                "released": {a.name: a.sha256 for a in g.artifacts},
+                "metrics": sorted(g.metrics),
+                "model_parts": g.model_parts,
+                "withheld": list(g.withheld),
+                "suppressed_cells": g.suppressed_cells,
+                "withheld_firms": int(result.get("consent", {}).get("withheld_firms", 0)),
+            },
+        )
         return Outputs(
             party=self.config.party,
-            metrics=metrics,
-            artifacts=tuple(artifacts),
-            model_parts={k: str(v) for k, v in result.get("model_parts", {}).items()},
+            metrics=g.metrics,
+            artifacts=tuple(Artifact(a.name, a.media_type, a.data, a.sha256) for a in g.artifacts),
+            model_parts=g.model_parts,
             stage_seconds={k: float(v) for k, v in result.get("stage_seconds", {}).items()},
+            audit_hash=audit_hash,
         )
 
     def conclude(self, job_id: str, state: JobState, reason: str) -> PartyStatus:
@@ -198,7 +263,10 @@ class JobManager:
             return self.jobs[job_id]
 
     def _set(self, job: NodeJob, state: JobState, stage: str, detail: str, pid: int) -> None:
-        job.status = PartyStatus(self.config.party, job.job_id, state, stage, detail, pid, time.time())
+        audit_hash = job.status.audit_hash
+        if state.terminal:
+            audit_hash = self.audit.append("job_end", job.job_id, {"state": state.value, "reason": detail})
+        job.status = PartyStatus(self.config.party, job.job_id, state, stage, detail, pid, time.time(), audit_hash)
         self._persist(job)
         log.info("job %s -> %s (%s) %s", job.job_id, state.value, stage, detail)
 
@@ -274,16 +342,10 @@ class JobManager:
     def _cleanup(self, job: NodeJob, state: JobState) -> None:
         # PSI files hold keys: remove them whatever the outcome. Failed jobs
         # drop partial model parts so nothing half-written is mistaken for a model.
-        for name in ("psi_in.csv", "psi_out.csv"):
+        for name in ("psi_in.csv", "psi_out.csv", CONSENT_FILE):
             (job.job_dir / name).unlink(missing_ok=True)
         if state is not JobState.SUCCEEDED:
             shutil.rmtree(self.config.party_home.model_dir(job.job_id), ignore_errors=True)
-
-
-def _sha256(data: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest()
 
 
 def describe(e: Exception) -> str:
