@@ -33,6 +33,8 @@ def test_demo_default_size(tmp_path: Path) -> None:
     assert doc["psi"]["intersection"] > 4000 and doc["psi"]["seconds"] > 0
     # Progress was shown, and the table printed.
     assert "sgb: tree 1/" in r.stdout and "simulation only" in r.stdout
+    # The demo writes audit trails and verifies them at the end.
+    assert "signed entries in 3 trails verified" in r.stdout
     ml = MlflowClient(doc["mlflow"]["tracking_uri"])
     run = ml.get_run(doc["mlflow"]["run_id"])
     for kind in ("sgb", "sslr", "bank_only", "pooled"):
