@@ -40,6 +40,11 @@ def entry_hash(entry: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical({k: entry.get(k) for k in HASHED_FIELDS})).hexdigest()
 
 
+def serialise(entry: Mapping[str, Any]) -> str:
+    """The one textual form of an entry; verification insists on it byte for byte."""
+    return json.dumps(dict(entry), sort_keys=True, ensure_ascii=False)
+
+
 class AuditLog:
     """One signer's append-only trail. Thread-safe within a process."""
 
@@ -73,7 +78,7 @@ class AuditLog:
             h = entry_hash(entry)
             entry["hash"] = h
             entry["sig"] = self.signer.sign(bytes.fromhex(h))
-            line = json.dumps(entry, sort_keys=True, ensure_ascii=False) + "\n"
+            line = serialise(entry) + "\n"
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             try:
                 os.write(fd, line.encode())
@@ -107,7 +112,13 @@ class Problem:
 def read_entries(path: Path) -> list[tuple[int, dict[str, Any] | None, str]]:
     """(line number, parsed entry or None, raw text) for every line."""
     out: list[tuple[int, dict[str, Any] | None, str]] = []
-    for i, raw in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), start=1):
+    # Split on "\n" only: str.splitlines() would also split on other control
+    # characters and hide a changed line separator.
+    text = path.read_text(encoding="utf-8", errors="replace")
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    for i, raw in enumerate(lines, start=1):
         try:
             doc = json.loads(raw)
             out.append((i, doc if isinstance(doc, dict) else None, raw))
@@ -122,13 +133,16 @@ def verify_file(path: Path, trust: Mapping[str, tuple[str, Ed25519PublicKey]]) -
     good: set[str] = set()
     expected_seq, prev = 1, GENESIS
     signer_name: str | None = None
-    for line, doc, _raw in read_entries(path):
+    for line, doc, raw in read_entries(path):
         if doc is None:
             problems.append(Problem(path, line, None, "not a JSON entry (altered)"))
             expected_seq += 1
             continue
         seq = doc.get("seq") if isinstance(doc.get("seq"), int) else None
         ok = True
+        if raw != serialise(doc):
+            problems.append(Problem(path, line, seq, "text differs from the entry's signed form (altered)"))
+            ok = False
         if seq != expected_seq:
             problems.append(
                 Problem(path, line, seq, f"sequence jumps from {expected_seq - 1} to {seq}: entries removed")

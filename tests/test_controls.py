@@ -50,21 +50,29 @@ def test_reopened_log_continues_the_chain(home: Home) -> None:
     assert len(audit.read_entries(node.path)) == 4
 
 
-def test_every_changed_byte_is_caught_and_named(home: Home) -> None:
-    node, _, _ = make_trails(home)
-    original = node.path.read_bytes()
-    line2_start = original.index(b"\n") + 1
-    line2_end = original.index(b"\n", line2_start)
-    # Flip each byte of entry 2 in turn (a sample of positions keeps this quick).
-    for pos in range(line2_start, line2_end, 7):
+@pytest.mark.parametrize("trail", ["platform", "coordinator"])
+def test_every_changed_byte_is_caught_and_named(home: Home, trail: str) -> None:
+    node, coord, _ = make_trails(home)
+    path = node.path if trail == "platform" else coord.path
+    original = path.read_bytes()
+    starts = [0, *(i + 1 for i, b in enumerate(original) if b == ord("\n"))]
+    for pos in range(len(original)):
         data = bytearray(original)
-        data[pos] = ord("#") if data[pos] != ord("#") else ord("%")
-        node.path.write_bytes(bytes(data))
+        data[pos] ^= 0x01  # flip one bit of one byte
+        path.write_bytes(bytes(data))
         problems = audit.verify_home(home)
         assert problems, f"byte {pos} changed unnoticed"
-        assert any(p.line == 2 for p in problems), [str(p) for p in problems]
-    node.path.write_bytes(original)
+        line = max(i for i, s in enumerate(starts, start=1) if s <= pos)
+        assert any(p.line in (line, line + 1) or p.file != path for p in problems), [str(p) for p in problems]
+    path.write_bytes(original)
     assert audit.verify_home(home) == []
+
+
+def test_whitespace_only_change_is_caught(home: Home) -> None:
+    node, _, _ = make_trails(home)
+    text = node.path.read_text()
+    node.path.write_text(text.replace(", ", ",  ", 1))
+    assert [p.seq for p in audit.verify_home(home) if p.file == node.path] == [1]
 
 
 def test_altered_body_names_the_entry_and_cli_fails(home: Home) -> None:
