@@ -28,7 +28,7 @@ from protocols.constants import JobState
 from protocols.messages import Artifact, Endpoint, Fingerprint, Outputs, PartyStatus, Prepared
 
 log = logging.getLogger("safehouse.node")
-_JOB_ID_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-")
+_JOB_ID_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
 CONSENT_FILE = "consent.json"
 
 
