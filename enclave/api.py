@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from enclave import jobspec
+from enclave import jobspec, tabular
 from enclave.config import Home
 from enclave.errors import JobFailedError, SpecError
 from enclave.jobspec import JobSpec
@@ -23,6 +23,11 @@ from protocols.constants import JobState
 from protocols.messages import JobStatus
 
 Progress = Callable[[str], None]
+
+# Bring-your-own-data entry points, shared with the CLI.
+import_table = tabular.import_file
+split_table = tabular.split_file
+review_schema = tabular.review_schema
 
 
 def follow(client: Any, job_id: str, progress: Progress | None = None, poll: float = 0.5) -> JobStatus:

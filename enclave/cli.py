@@ -79,14 +79,14 @@ def _warn(msg: str) -> None:
 
 
 def cmd_data_import(args: argparse.Namespace) -> int:
-    from enclave import tabular
+    from enclave import api, tabular
 
     path = Path(args.file)
     dataset = args.dataset or tabular.dataset_name(path)
     if args.review:
-        print(tabular.review_schema(path, args.party, dataset, args.key, args.label, _warn), end="")
+        print(api.review_schema(path, args.party, dataset, args.key, args.label, _warn), end="")
         return 0
-    rep = tabular.import_file(
+    rep = api.import_table(
         path, _home(args), args.party, dataset, args.key, args.label,
         Path(args.schema) if args.schema else None, args.on_duplicate, _warn,
     )  # fmt: skip
@@ -96,10 +96,10 @@ def cmd_data_import(args: argparse.Namespace) -> int:
 
 
 def cmd_data_split(args: argparse.Namespace) -> int:
-    from enclave import tabular
+    from enclave import api
 
     bank_cols = [c.strip() for c in args.bank_columns.split(",") if c.strip()]
-    rep = tabular.split_file(
+    rep = api.split_table(
         Path(args.file), _home(args), args.label, bank_cols, Path(args.out), key=args.key, name=args.name,
         keep=args.keep, seed=args.seed, sample=args.sample, trees=args.trees, depth=args.depth,
         on_duplicate=args.on_duplicate, warn=_warn,
