@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 
 def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
@@ -71,6 +73,10 @@ def wait_for_file(path: Path, timeout: float, proc: subprocess.Popen[bytes] | No
             raise RuntimeError(f"process {proc.args!r} exited with code {proc.returncode} before writing {path}")
         time.sleep(0.05)
     raise TimeoutError(f"{path} did not appear within {timeout:.0f}s")
+
+
+def write_json(path: Path, obj: Any) -> None:
+    write_atomic(path, json.dumps(obj, indent=1, sort_keys=True))
 
 
 def write_atomic(path: Path, text: str) -> None:

@@ -26,6 +26,7 @@ import yaml
 from enclave import uscc
 from enclave.config import check_name
 from enclave.errors import DataError, SpecError
+from protocols.messages import Fingerprint
 
 DATA_FILE = "data.parquet"
 SCHEMA_FILE = "schema.yaml"
@@ -156,17 +157,6 @@ class Schema:
             )
         except SpecError as e:
             raise SpecError(f"{source}: {e}") from None
-
-
-@dataclass(frozen=True)
-class Fingerprint:
-    """What may be said about a dataset outside its domain: hashes and counts."""
-
-    dataset: str
-    sha256: str
-    schema_sha256: str
-    rows: int
-    columns: int
 
 
 def _sha256(path: Path) -> str:

@@ -35,6 +35,17 @@ _ID_NAME = re.compile(r"(^|[_\s.])(id|no|number|编号|代码)$|^unnamed|^index$
 Warn = Callable[[str], None]
 
 
+def _collector(warn: Warn) -> tuple[list[str], Warn]:
+    """Keep warnings for the report while passing each on as it happens."""
+    kept: list[str] = []
+
+    def note(msg: str) -> None:
+        kept.append(msg)
+        warn(msg)
+
+    return kept, note
+
+
 @dataclass(frozen=True)
 class ImportReport:
     schema: Schema
@@ -207,12 +218,7 @@ def import_frame(
 ) -> ImportReport:  # fmt: skip
     check_name("party", party)
     check_name("dataset", dataset)
-    warnings: list[str] = []
-
-    def note(msg: str) -> None:
-        warnings.append(msg)
-        warn(msg)
-
+    warnings, note = _collector(warn)
     if key not in df.columns:
         raise DataError(f"{where}: key column {key!r} not in the file")
     df, resolved = resolve_duplicates(df, key, on_duplicate, where, note)
@@ -304,12 +310,7 @@ def split_file(
 
     where = str(path)
     df = read_table(path)
-    warnings: list[str] = []
-
-    def note(msg: str) -> None:
-        warnings.append(msg)
-        warn(msg)
-
+    warnings, note = _collector(warn)
     if label not in df.columns:
         raise DataError(f"{where}: label column {label!r} not in the file")
     missing = [c for c in bank_columns if c not in df.columns]

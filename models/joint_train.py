@@ -30,6 +30,7 @@ from enclave import consent, desens
 from enclave import schema as sch
 from enclave.errors import JobFailedError
 from enclave.jobspec import JobSpec, SgbParams
+from enclave.procs import write_json
 from models import metrics, trees
 from models.prep import LinearPrep, TreePrep, holdout_mask
 from protocols import constants as C
@@ -56,13 +57,6 @@ def _hash_dir(d: Path) -> str:
         h.update(f.relative_to(d).as_posix().encode() + b"\0")
         h.update(f.read_bytes())
     return h.hexdigest()
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True))
-    tmp.replace(path)
 
 
 class _Local:
@@ -181,7 +175,7 @@ def run(ctx: Context, devices: Any) -> dict[str, Any]:
 
         return VDataFrame({label_pyu: partition(data=frame, device=label_pyu, backend="pandas")})
 
-    y_tr, _y_te = label_vdf(~mask), label_vdf(mask)
+    y_tr = label_vdf(~mask)
     scores: dict[str, Any] = {}
 
     # --- SecureBoost ---------------------------------------------------------
@@ -214,7 +208,7 @@ def run(ctx: Context, devices: Any) -> dict[str, Any]:
         scores["sgb"] = model.predict(sgb_te)  # PYUObject at the label owner only
         part = ctx.model_dir / "sgb"
         model.save_model({pyu: str(part) for pyu in pyus.values()})
-        _write_json(part / "prep.json", {"features": local.features, "fill": tree_prep.fill})
+        write_json(part / "prep.json", {"features": local.features, "fill": tree_prep.fill})
         result["model_parts"]["sgb"] = _hash_dir(part)
         end()
 
@@ -299,7 +293,7 @@ def _save_linear_part(w: np.ndarray, part: str, prep: LinearPrep) -> None:
     d = Path(part)
     d.mkdir(parents=True, exist_ok=True)
     np.save(d / "weights.npy", np.asarray(w, dtype="float64"))
-    _write_json(d / "prep.json", {"median": prep.median, "mean": prep.mean, "std": prep.std, "flags": list(prep.flags)})
+    write_json(d / "prep.json", {"median": prep.median, "mean": prep.mean, "std": prep.std, "flags": list(prep.flags)})
 
 
 def _save_bias(b: np.ndarray, part: str) -> None:
@@ -328,10 +322,10 @@ def _evaluate(ctx: Context, y_test: np.ndarray, scores: dict[str, np.ndarray], k
         (out / f"ks_{k}.png").write_bytes(metrics.ks_plot(y_test, s, MODEL_LABELS[k]))
         artifacts.append(f"ks_{k}.png")
     main = flat.get("sgb", next(iter(flat.values())))
-    _write_json(out / "score_bands.json", _score_bands(y_test, main))
+    write_json(out / "score_bands.json", _score_bands(y_test, main))
     (out / "scored_list.csv").write_text(_scored_list(ctx, keys, main))
     artifacts += ["score_bands.json", "scored_list.csv"]
-    _write_json(out / "metrics.json", {"metrics": found, "artifacts": artifacts})
+    write_json(out / "metrics.json", {"metrics": found, "artifacts": artifacts})
 
 
 def _score_bands(y: np.ndarray, score: np.ndarray, bands: int = 20) -> list[dict[str, Any]]:

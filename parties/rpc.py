@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import functools
 import logging
+import signal
+import threading
 from collections.abc import Callable
 from concurrent import futures
+from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
@@ -25,6 +28,7 @@ from enclave.errors import (
     SpecError,
     UnavailableError,
 )
+from enclave.procs import write_atomic
 
 log = logging.getLogger("safehouse.rpc")
 
@@ -77,6 +81,25 @@ def serve(register: Callable[[grpc.Server], None], host: str, port: int) -> tupl
         raise UnavailableError(f"could not listen on {host}:{port}")
     server.start()
     return server, bound
+
+
+def run_until_signalled(
+    name: str, register: Callable[[grpc.Server], None], host: str, port: int, port_file: Path | None,
+    on_stop: Callable[[], None],
+) -> int:  # fmt: skip
+    """Serve until SIGTERM/SIGINT, publishing the bound port; ``on_stop`` ends jobs first."""
+    server, bound = serve(register, host, port)
+    log.info("%s listening on %s:%d", name, host, bound)
+    if port_file is not None:
+        write_atomic(port_file, str(bound))
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    log.info("%s stopping", name)
+    on_stop()
+    server.stop(grace=1).wait()
+    return 0
 
 
 def channel(address: str) -> grpc.Channel:

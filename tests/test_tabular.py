@@ -22,7 +22,7 @@ def messy(n: int = 200, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "cust_id": np.arange(1000, 1000 + n),
-            "city": rng.choice(["郑州", "开封", "洛阳", None], n),
+            "city": rng.choice(np.array(["郑州", "开封", "洛阳", None], dtype=object), n),
             "segment": rng.choice(["retail", "sme", "corporate"], n),
             "income": np.where(rng.random(n) < 0.2, np.nan, rng.gamma(2, 5000, n)),
             "age": rng.integers(20, 70, n),

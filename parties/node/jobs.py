@@ -25,7 +25,7 @@ from enclave.procs import free_ports, kill_group, write_atomic
 from parties.node.config import NodeConfig
 from protocols import constants as C
 from protocols.constants import JobState
-from protocols.messages import Artifact, Endpoint, Fingerprint, Outputs, PartyStatus, Prepared
+from protocols.messages import Artifact, Endpoint, Outputs, PartyStatus, Prepared
 
 log = logging.getLogger("safehouse.node")
 _JOB_ID_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
@@ -123,8 +123,7 @@ class JobManager:
             self.jobs[job_id] = job
         self._persist(job)
         log.info("job %s accepted: %s over %s", job_id, spec.job_type, spec.party(party).dataset)
-        fingerprint = Fingerprint(fp.dataset, fp.sha256, fp.schema_sha256, fp.rows, fp.columns)
-        return Prepared(endpoint, fingerprint, audit_hash)
+        return Prepared(endpoint, fp, audit_hash)
 
     def _consent(self, job: NodeJob) -> None:
         """Write this job's authorised-firm list for the worker; log the summary.

@@ -16,15 +16,10 @@ from typing import Any
 
 from enclave import jobspec
 from enclave.errors import SafehouseError
+from enclave.procs import write_json
 from models import registry
 from protocols import constants as C
 from protocols.messages import Endpoint
-
-
-def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True))
-    tmp.replace(path)
 
 
 class Events:
@@ -145,7 +140,7 @@ def main(argv: list[str]) -> int:
         # Flush every pending message to the peers before leaving: a party
         # that exits early strands the others waiting for its last sends.
         _shutdown_within(120.0)
-        _write_json(job_dir / C.WORKER_RESULT, result)
+        write_json(job_dir / C.WORKER_RESULT, result)
         emit(C.STAGE_DONE, "finished")
     except BaseException as e:
         traceback.print_exc()
@@ -153,7 +148,7 @@ def main(argv: list[str]) -> int:
         # public part of it for our own errors; library errors are summarised.
         public = e.public if isinstance(e, SafehouseError) else f"{type(e).__name__} in worker"
         local = f"{type(e).__name__}: {e}"
-        _write_json(job_dir / C.WORKER_ERROR, {"public": public, "local": local})
+        write_json(job_dir / C.WORKER_ERROR, {"public": public, "local": local})
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(1)
