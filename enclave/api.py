@@ -50,6 +50,19 @@ def follow(client: Any, job_id: str, progress: Progress | None = None, poll: flo
         time.sleep(poll)
 
 
+def public_summary(result: dict[str, Any]) -> dict[str, Any]:
+    """The JSON ``safehouse demo --json`` and ``safehouse run --json`` write."""
+    return {
+        "psi": result["psi"],
+        "models": {k: {"auc": v["auc"], "ks": v["ks"]} for k, v in result["models"].items()},
+        "mlflow": {"tracking_uri": result["mlflow"]["tracking_uri"], "run_id": result["mlflow"]["run_id"]},
+        "job_id": result["job_id"],
+        "seconds": result["seconds"],
+        "stage_seconds": result["stage_seconds"],
+        "peak_rss_mb": result["peak_rss_mb"],
+    }
+
+
 def summary(status: JobStatus) -> dict[str, Any]:
     if status.state is not JobState.SUCCEEDED:
         raise JobFailedError(f"job {status.job_id} {status.state.value}: {status.detail}")

@@ -36,9 +36,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from enclave import api
 
     result = api.run(Path(args.spec), _home(args), print, coordinator=args.coordinator)
-    print(json.dumps(result["models"], indent=1))
+    out = api.public_summary(result)
+    print(json.dumps(out["models"], indent=1))
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2))
+        Path(args.json).write_text(json.dumps(out, indent=2))
     return 0
 
 

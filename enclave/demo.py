@@ -95,15 +95,7 @@ def run(home: Home, rows: int, seed: int, json_path: Path | None, progress: api.
     )
     spec = demo_spec(home)
     result = api.run(spec, home, progress)
-    out = {
-        "psi": result["psi"],
-        "models": {k: {"auc": v["auc"], "ks": v["ks"]} for k, v in result["models"].items()},
-        "mlflow": {"tracking_uri": result["mlflow"]["tracking_uri"], "run_id": result["mlflow"]["run_id"]},
-        "seconds": result["seconds"],
-        "stage_seconds": result["stage_seconds"],
-        "peak_rss_mb": result["peak_rss_mb"],
-        "job_id": result["job_id"],
-    }
+    out = api.public_summary(result)
     from enclave import audit
 
     problems = audit.verify_home(home)

@@ -234,3 +234,19 @@ def test_cli_run_reports_a_party_refusal(small_city_home: Home, tmp_path: Path) 
     r = run_cli("run", str(spec), home=home)
     assert r.returncode == 2
     assert "party 'bank' refused the job: party 'bank' holds no dataset 'mortgages'" in r.stderr
+
+
+def test_cli_run_writes_the_demo_summary(small_city_home: Home, tmp_path: Path) -> None:
+    home = city(small_city_home, tmp_path)
+    spec = tmp_path / "job.yaml"
+    spec.write_text(spec_for(home).to_yaml().replace("pooled: false", "pooled: true"))
+    out = tmp_path / "out.json"
+    r = run_cli("run", str(spec), "--json", str(out), home=home)
+    assert r.returncode == 0, r.stderr[-2000:]
+    doc = json.loads(out.read_text())
+    assert set(doc["models"]) == {"sgb", "sslr", "bank_only", "pooled"}
+    assert set(doc) >= {"psi", "models", "mlflow"} and doc["psi"]["intersection"] > 400
+    # Without the reference in the spec, there is no pooled entry.
+    spec.write_text(spec_for(home).to_yaml())
+    r = run_cli("run", str(spec), "--json", str(out), home=home)
+    assert r.returncode == 0 and "pooled" not in json.loads(out.read_text())["models"]

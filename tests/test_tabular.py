@@ -126,6 +126,20 @@ def test_split_gives_each_party_its_columns_shuffled_and_partly_overlapping(home
         assert policy.load(home.party(party).root, party).decide(spec).allowed
 
 
+def test_split_with_a_key_column_refuses_duplicates_unless_resolved(home: Home, tmp_path: Path) -> None:
+    src = messy(120)
+    src["cust_id"] = [uscc.from_index(i) for i in range(120)]
+    src.loc[9, "cust_id"] = src.loc[2, "cust_id"]
+    path = write_csv(tmp_path, src)
+    with pytest.raises(DataError, match="rows share a key"):
+        tabular.split_file(path, home, "label", ["late_30"], tmp_path / "out", key="cust_id", keep=1.0)
+    rep = tabular.split_file(path, home, "label", ["late_30"], tmp_path / "out", key="cust_id", keep=1.0,
+                             on_duplicate="first")  # fmt: skip
+    assert {r.fingerprint.rows for r in rep.imports.values()} == {119}
+    assert rep.imports["bank"].schema.column("cust_id").type == "uscc"
+    assert any("duplicate-key rows removed" in w for w in rep.warnings)
+
+
 def test_cli_review_prints_a_schema(home: Home, tmp_path: Path) -> None:
     path = write_csv(tmp_path, messy())
     args = ["data", "import", str(path), "--party", "bank", "--key", "cust_id", "--label", "label", "--review"]
