@@ -40,8 +40,10 @@ def follow(client: Any, job_id: str, progress: Progress | None = None, poll: flo
             for p in st.parties:
                 now = (p.stage, p.detail)
                 if seen.get(p.party) != now:
+                    # Parties move in lockstep: say a step once, not once per party.
+                    if now not in seen.values():
+                        progress(f"[{p.party}] {p.stage}: {p.detail}")
                     seen[p.party] = now
-                    progress(f"[{p.party}] {p.stage}: {p.detail}")
             if not st.parties and (st.stage, st.detail) != last_job:
                 last_job = (st.stage, st.detail)
                 progress(f"[coordinator] {st.stage}: {st.detail}")

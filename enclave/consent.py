@@ -151,6 +151,11 @@ class ConsentBook:
         return ok
 
 
+def gated_columns(schema: Any, features: Iterable[str]) -> list[str]:
+    """The features of a dataset that need a firm's authorisation."""
+    return [c for c in features if schema.column(c).access == "interface"]
+
+
 def withhold(frame: pd.DataFrame, key: str, columns: list[str], authorised: set[str]) -> tuple[pd.DataFrame, int]:
     """Blank authorisation-required ``columns`` for firms not in ``authorised``."""
     if not columns:

@@ -3,7 +3,9 @@
 It joins every party's rows in one process, which no real deployment may do.
 It exists so a demo or benchmark on locally held data can show how close the
 joint models come to the unattainable pooled model, on the same split, with
-the same trees, depth and learning rate as SecureBoost.
+the same trees, depth and learning rate as SecureBoost, and on the same
+values: firms' authorisation-required columns are withheld here exactly as
+the data owner's node withholds them.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from enclave import consent
 from enclave import schema as sch
 from enclave.config import Home
 from enclave.jobspec import JobSpec, SgbParams
@@ -32,6 +35,11 @@ def pooled(home: Home, spec: JobSpec) -> ReferenceResult:
     for p in spec.parties:
         cols = list(p.features) + ([spec.label] if p.name == spec.label_party else [])
         schema, df = sch.load(home.party(p.name).dataset_dir(p.dataset), cols)
+        gated = consent.gated_columns(schema, p.features) if p.name != spec.label_party else []
+        if gated:
+            # Like for like: the reference sees only what the joint job may use.
+            book = consent.ConsentBook.load(home.party(p.name).root, home.root / "trust")
+            df, _ = consent.withhold(df, schema.key, gated, book.authorised(spec.label_party, spec.purpose))
         x = sch.encode_features(schema, df, list(p.features))
         x[spec.key] = df[schema.key].to_numpy()
         if p.name == spec.label_party:

@@ -250,3 +250,45 @@ def test_cli_run_writes_the_demo_summary(small_city_home: Home, tmp_path: Path) 
     spec.write_text(spec_for(home).to_yaml())
     r = run_cli("run", str(spec), "--json", str(out), home=home)
     assert r.returncode == 0 and "pooled" not in json.loads(out.read_text())["models"]
+
+
+def test_remote_deployment_reaches_nodes_by_spec_endpoints(
+    small_city_home: Home, tmp_path: Path, cluster_factory: Any
+) -> None:
+    """A coordinator on another host (its own home, no nodes configured) drives
+    nodes named only by the endpoints in the spec: `safehouse run --coordinator`."""
+    import yaml
+
+    from enclave.local import coordinator_args
+    from enclave.procs import kill_group, wait_for_file
+
+    home = city(small_city_home, tmp_path)
+    cluster = cluster_factory(home, ["platform", "bank"])
+    coord_home = Home.resolve(tmp_path / "coordinator-host")
+    port_file = tmp_path / "coord.port"
+    log = (tmp_path / "coord.log").open("wb")
+    proc = subprocess.Popen(
+        [*safehouse_command(), *coordinator_args({}, str(coord_home.root), "127.0.0.1", 0, str(port_file))],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        address = f"127.0.0.1:{wait_for_file(port_file, 60, proc)}"
+        doc = spec_for(home).to_dict()
+        doc["deployment"] = "remote"
+        for party, addr in cluster.node_addresses.items():
+            doc["parties"][party]["endpoint"] = addr
+        spec = tmp_path / "remote.yaml"
+        spec.write_text(yaml.safe_dump(doc))
+        out = tmp_path / "out.json"
+        r = run_cli("run", str(spec), "--coordinator", address, "--json", str(out), home=coord_home)
+        assert r.returncode == 0, r.stderr[-2000:] + (tmp_path / "coord.log").read_text()[-2000:]
+        result = json.loads(out.read_text())
+        assert "sgb" in result["models"] and str(coord_home.root) in result["mlflow"]["tracking_uri"]
+        # Without endpoints, that coordinator knows no parties.
+        del doc["parties"]["bank"]["endpoint"]
+        spec.write_text(yaml.safe_dump(doc))
+        r = run_cli("run", str(spec), "--coordinator", address, home=coord_home)
+        assert r.returncode == 2 and "have no endpoint" in r.stderr
+    finally:
+        kill_group(proc)
+        log.close()

@@ -37,6 +37,7 @@ class NodeLink(Protocol):
 class CoordJob:
     job_id: str
     spec: jobspec.JobSpec
+    links: dict[str, NodeLink]
     state: JobState = JobState.QUEUED
     stage: str = "queued"
     detail: str = ""
@@ -61,9 +62,12 @@ class Coordinator:
         audit_log: AuditLog | None = None,
         poll_seconds: float = 0.5,
         unreachable_seconds: float = 30.0,
+        link_factory: Callable[[str, str], NodeLink] | None = None,
     ) -> None:
         self.state_dir = state_dir
         self.links = dict(links)
+        # Reaches a party named only by the endpoint in a job spec (remote deployments).
+        self.link_factory = link_factory
         self.tracker = tracker
         self.audit = audit_log
         self.poll_seconds = poll_seconds
@@ -74,10 +78,19 @@ class Coordinator:
     # -- API -------------------------------------------------------------------
     def submit(self, spec_yaml: str) -> JobStatus:
         spec = jobspec.loads(spec_yaml, "submitted job spec")
-        unknown = [p for p in spec.party_names if p not in self.links]
+        links: dict[str, NodeLink] = {}
+        for p in spec.parties:
+            if p.name in self.links:
+                links[p.name] = self.links[p.name]
+            elif p.endpoint is not None and self.link_factory is not None:
+                links[p.name] = self.link_factory(p.name, p.endpoint)
+        unknown = [p for p in spec.party_names if p not in links]
         if unknown:
-            raise SpecError(f"parties {unknown} are not known to this coordinator (known: {sorted(self.links)})")
-        job = CoordJob(new_job_id(spec.name), spec)
+            raise SpecError(
+                f"parties {unknown} are not known to this coordinator (known: {sorted(self.links)}) "
+                "and the spec gives no endpoint for them"
+            )
+        job = CoordJob(new_job_id(spec.name), spec, links)
         self._audit(job, "job_submitted", {"name": spec.name, "spec_sha256": spec.sha256, "parties": spec.party_names})
         with self.lock:
             self.jobs[job.job_id] = job
@@ -123,7 +136,7 @@ class Coordinator:
             spec_yaml = job.spec.to_yaml()
             for name in names:
                 try:
-                    prepared[name] = self.links[name].prepare(job.job_id, spec_yaml)
+                    prepared[name] = job.links[name].prepare(job.job_id, spec_yaml)
                 except SafehouseError as e:
                     raise _Abort(JobState.FAILED, f"party {name!r} refused the job: {e.public}") from None
             fps = {n: p.fingerprint for n, p in prepared.items()}
@@ -140,12 +153,12 @@ class Coordinator:
             t0 = time.perf_counter()
             for name in names:
                 try:
-                    job.parties[name] = self.links[name].start(job.job_id, cluster)
+                    job.parties[name] = job.links[name].start(job.job_id, cluster)
                 except SafehouseError as e:
                     raise _Abort(JobState.FAILED, f"party {name!r} could not start: {e.public}") from None
             self._set(job, JobState.RUNNING, "running", "workers started")
             self._supervise(job)
-            outputs = {n: self.links[n].outputs(job.job_id) for n in names}
+            outputs = {n: job.links[n].outputs(job.job_id) for n in names}
             self._audit(
                 job,
                 "outputs_received",
@@ -161,7 +174,7 @@ class Coordinator:
                     job, "model_registered", {"mlflow_run_id": run_id, "models": job.result["mlflow"]["models"]}
                 )
             for name in names:
-                job.parties[name] = self.links[name].conclude(job.job_id, JobState.SUCCEEDED, "all parties finished")
+                job.parties[name] = job.links[name].conclude(job.job_id, JobState.SUCCEEDED, "all parties finished")
             self._set(job, JobState.SUCCEEDED, "done", "all parties finished")
         except _Abort as a:
             self._abort(job, list(prepared), a.state, a.reason)
@@ -193,7 +206,7 @@ class Coordinator:
                 raise _Abort(JobState.CANCELLED, "cancelled by request")
             for name in names:
                 try:
-                    st = self.links[name].status(job.job_id)
+                    st = job.links[name].status(job.job_id)
                 except SafehouseError as e:
                     if time.monotonic() - last_seen[name] > self.unreachable_seconds:
                         raise _Abort(JobState.FAILED, f"party {name!r} unreachable: {e.public}") from None
@@ -213,7 +226,7 @@ class Coordinator:
         log.warning("job %s ending %s: %s", job.job_id, state.value, reason)
         for name in parties:
             try:
-                job.parties[name] = self.links[name].conclude(job.job_id, state, reason)
+                job.parties[name] = job.links[name].conclude(job.job_id, state, reason)
             except SafehouseError as e:
                 log.warning("job %s: could not conclude at %s: %s", job.job_id, name, e)
         self._set(job, state, job.stage, reason)

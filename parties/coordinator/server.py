@@ -16,7 +16,9 @@ from protocols import control_pb2_grpc as pb_grpc
 
 def run(home: Home, nodes: dict[str, str], host: str, port: int, port_file: Path | None) -> int:
     links = {party: GrpcNodeLink(party, addr) for party, addr in nodes.items()}
-    coordinator = Coordinator(home.coordinator, links, lambda: Tracker.for_home(home), audit.coordinator_log(home))
+    coordinator = Coordinator(
+        home.coordinator, links, lambda: Tracker.for_home(home), audit.coordinator_log(home), link_factory=GrpcNodeLink
+    )
     return run_until_signalled(
         f"coordinator (nodes {nodes}, tracking {home.tracking_uri})",
         lambda s: pb_grpc.add_CoordinatorServicer_to_server(CoordinatorServicer(coordinator), s),

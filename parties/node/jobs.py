@@ -135,7 +135,7 @@ class JobManager:
         if spec.label_party == party:
             return
         schema = sch.read_schema(job.dataset_dir)
-        gated = [c for c in spec.party(party).features if schema.by_name[c].access == "interface"]
+        gated = consent.gated_columns(schema, spec.party(party).features)
         if not gated:
             return
         book = consent.ConsentBook.load(self.config.party_home.root, self.config.home.root / "trust")
