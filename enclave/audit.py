@@ -17,7 +17,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -232,7 +232,3 @@ def _short(v: Any) -> str:
     if isinstance(v, list | tuple):
         return "[" + ", ".join(_short(x) for x in v) + "]"
     return str(v)
-
-
-def hashes_of(entries: Iterable[Mapping[str, Any]]) -> list[str]:
-    return [str(e["hash"]) for e in entries]

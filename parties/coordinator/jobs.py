@@ -108,11 +108,6 @@ class Coordinator:
         job.done.wait(timeout=30)
         return self._status(job)
 
-    def wait(self, job_id: str, timeout: float | None = None) -> JobStatus:
-        job = self._job(job_id)
-        job.done.wait(timeout)
-        return self._status(job)
-
     def shutdown(self) -> None:
         with self.lock:
             jobs = [j for j in self.jobs.values() if not j.state.terminal]

@@ -345,7 +345,3 @@ class JobManager:
             (job.job_dir / name).unlink(missing_ok=True)
         if state is not JobState.SUCCEEDED:
             shutil.rmtree(self.config.party_home.model_dir(job.job_id), ignore_errors=True)
-
-
-def describe(e: Exception) -> str:
-    return e.public if isinstance(e, SafehouseError) else f"internal error ({type(e).__name__})"
