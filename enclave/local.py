@@ -62,19 +62,20 @@ class LocalCluster:
         port_file.unlink(missing_ok=True)
         return port_file
 
-    def _spawn(self, role: str, args: list[str], port_file: Path) -> str:
+    def _spawn(self, role: str, args: list[str]) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         with (self.log_dir / f"{role}.log").open("ab") as log:
-            proc = subprocess.Popen(
+            self.procs[role] = subprocess.Popen(
                 [*safehouse_command(), *args],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
-        self.procs[role] = proc
+
+    def _address(self, role: str, port_file: Path) -> str:
         try:
-            port = wait_for_file(port_file, self.start_timeout, proc)
+            port = wait_for_file(port_file, self.start_timeout, self.procs[role])
         except (RuntimeError, TimeoutError) as e:
             raise UnavailableError(f"{role} did not start: {e}; see {self.log_dir / (role + '.log')}") from None
         return f"{self.host}:{port}"
@@ -82,14 +83,15 @@ class LocalCluster:
     def start(self) -> LocalCluster:
         try:
             home = str(self.home.root)
-            for p in self.parties:
-                pf = self._port_file(f"node-{p}")
-                args = node_args(p, home, self.host, 0, str(pf), self.host)
-                self.node_addresses[p] = self._spawn(f"node-{p}", args, pf)
+            # Nodes start side by side; the coordinator needs their addresses.
+            port_files = {p: self._port_file(f"node-{p}") for p in self.parties}
+            for p, pf in port_files.items():
+                self._spawn(f"node-{p}", node_args(p, home, self.host, 0, str(pf), self.host))
+            for p, pf in port_files.items():
+                self.node_addresses[p] = self._address(f"node-{p}", pf)
             pf = self._port_file("coordinator")
-            self.address = self._spawn(
-                "coordinator", coordinator_args(self.node_addresses, home, self.host, 0, str(pf)), pf
-            )
+            self._spawn("coordinator", coordinator_args(self.node_addresses, home, self.host, 0, str(pf)))
+            self.address = self._address("coordinator", pf)
         except BaseException:
             self.stop()
             raise

@@ -122,11 +122,20 @@ class Coordinator:
         run_id = ""
         names = job.spec.party_names
         prepared: dict[str, Prepared] = {}
+
+        def open_run() -> None:
+            # The MLflow run opens once workers are starting, so its set-up
+            # overlaps theirs; a job that never got that far still gets a run.
+            nonlocal tracker, run_id
+            if self.tracker is None or run_id:
+                return
+            tracker = self.tracker()
+            run_id = tracker.start(job.job_id, job.spec)
+            job.result["mlflow"] = {"tracking_uri": tracker.uri, "run_id": run_id}
+            if "fingerprints" in job.result:
+                tracker.log_fingerprints(run_id, {n: p.fingerprint for n, p in prepared.items()})
+
         try:
-            if self.tracker is not None:
-                tracker = self.tracker()
-                run_id = tracker.start(job.job_id, job.spec)
-                job.result["mlflow"] = {"tracking_uri": tracker.uri, "run_id": run_id}
             self._set(job, JobState.QUEUED, "prepare", "asking every party to check the job")
             spec_yaml = job.spec.to_yaml()
             for name in names:
@@ -139,11 +148,9 @@ class Coordinator:
             self._audit(
                 job,
                 "parties_prepared",
-                {"fingerprints": {n: f.sha256 for n, f in fps.items()}, "mlflow_run_id": run_id},
+                {"fingerprints": {n: f.sha256 for n, f in fps.items()}},
                 {n: [p.audit_hash] for n, p in prepared.items()},
             )
-            if tracker is not None:
-                tracker.log_fingerprints(run_id, fps)
             cluster = [prepared[n].endpoint for n in names]
             t0 = time.perf_counter()
             for name in names:
@@ -151,6 +158,7 @@ class Coordinator:
                     job.parties[name] = job.links[name].start(job.job_id, cluster)
                 except SafehouseError as e:
                     raise _Abort(JobState.FAILED, f"party {name!r} could not start: {e.public}") from None
+            open_run()
             self._set(job, JobState.RUNNING, "running", "workers started")
             self._supervise(job)
             outputs = {n: job.links[n].outputs(job.job_id) for n in names}
@@ -178,8 +186,13 @@ class Coordinator:
             reason = e.public if isinstance(e, SafehouseError) else f"coordinator error ({type(e).__name__})"
             self._abort(job, list(prepared), JobState.FAILED, reason)
         finally:
+            try:
+                open_run()
+            except Exception:
+                log.exception("job %s: could not open its MLflow run", job.job_id)
             ended = {n: [s.audit_hash] for n, s in job.parties.items() if s.state.terminal and s.audit_hash}
-            self._audit(job, "job_end", {"state": job.state.value, "reason": job.detail}, ended)
+            end_body = {"state": job.state.value, "reason": job.detail, "mlflow_run_id": run_id}
+            self._audit(job, "job_end", end_body, ended)
             if tracker is not None and run_id:
                 try:
                     # Experiment log and audit trail name each other both ways.

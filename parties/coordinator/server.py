@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from pathlib import Path
 
 from enclave import audit
@@ -13,12 +15,35 @@ from parties.coordinator.service import CoordinatorServicer
 from parties.rpc import run_until_signalled
 from protocols import control_pb2_grpc as pb_grpc
 
+log = logging.getLogger("safehouse.coordinator")
+
+
+class SharedTracker:
+    """One Tracker for all jobs, built once (creating a sqlite store takes seconds)."""
+
+    def __init__(self, home: Home) -> None:
+        self.home = home
+        self._lock = threading.Lock()
+        self._tracker: Tracker | None = None
+
+    def __call__(self) -> Tracker:
+        with self._lock:
+            if self._tracker is None:
+                self._tracker = Tracker.for_home(self.home)
+            return self._tracker
+
+    def warm(self) -> None:
+        try:
+            self()
+        except Exception:  # the first job will report it
+            log.exception("MLflow tracking is not ready")
+
 
 def run(home: Home, nodes: dict[str, str], host: str, port: int, port_file: Path | None) -> int:
     links = {party: GrpcNodeLink(party, addr) for party, addr in nodes.items()}
-    coordinator = Coordinator(
-        home.coordinator, links, lambda: Tracker.for_home(home), audit.coordinator_log(home), link_factory=GrpcNodeLink
-    )
+    tracker = SharedTracker(home)
+    threading.Thread(target=tracker.warm, name="mlflow-warm", daemon=True).start()
+    coordinator = Coordinator(home.coordinator, links, tracker, audit.coordinator_log(home), link_factory=GrpcNodeLink)
     return run_until_signalled(
         f"coordinator (nodes {nodes}, tracking {home.tracking_uri})",
         lambda s: pb_grpc.add_CoordinatorServicer_to_server(CoordinatorServicer(coordinator), s),

@@ -18,6 +18,7 @@ from enclave import jobspec
 from enclave.errors import SafehouseError
 from enclave.procs import write_json
 from models import registry
+from models.joint_train import Context
 from protocols import constants as C
 from protocols.messages import Endpoint
 
@@ -125,7 +126,7 @@ def main(argv: list[str]) -> int:
         program = registry.program(spec.job_type)
         emit(C.STAGE_INIT, "joining the other parties")
         devices = init_secretflow(cfg["job_id"], cfg["party"], cluster, spec)
-        ctx = registry.Context(
+        ctx = Context(
             job_id=cfg["job_id"],
             party=cfg["party"],
             spec=spec,
