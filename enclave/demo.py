@@ -43,7 +43,7 @@ def demo_spec(home: Home, name: str = "demo") -> JobSpec:
                     "num_boost_round": DEMO_TREES,
                     "max_depth": DEMO_DEPTH,
                     "learning_rate": 0.15,
-                    "sketch_eps": 0.04,
+                    "sketch_eps": 0.05,
                     "he": "ou",
                 },
                 "sslr": {"epochs": 8, "learning_rate": 0.2, "batch_size": 512},
