@@ -85,23 +85,25 @@ def run(
     home = home or Home.resolve()
     if not isinstance(spec, JobSpec):
         spec = jobspec.load(spec)
+    if spec.pooled_reference and not spec.local:
+        raise SpecError("reference.pooled is simulation-only and needs a local deployment")
+    if not spec.local and coordinator is None:
+        raise SpecError("a remote deployment needs --coordinator HOST:PORT")
+
+    def submit_and_follow(address: str) -> JobStatus:
+        client = CoordinatorClient(address)
+        job_id = client.submit(spec.to_yaml()).job_id
+        if progress:
+            progress(f"job {job_id} submitted")
+        return follow(client, job_id, progress)
+
     if spec.local:
         with LocalCluster(home, spec.party_names) as cluster:
-            client = CoordinatorClient(cluster.address)
-            status = client.submit(spec.to_yaml())
-            if progress:
-                progress(f"job {status.job_id} submitted")
-            status = follow(client, status.job_id, progress)
+            status = submit_and_follow(cluster.address)
     else:
-        if coordinator is None:
-            raise SpecError("a remote deployment needs --coordinator HOST:PORT")
-        client = CoordinatorClient(coordinator)
-        status = client.submit(spec.to_yaml())
-        status = follow(client, status.job_id, progress)
+        status = submit_and_follow(str(coordinator))
     result = summary(status)
     if spec.pooled_reference:
-        if not spec.local:
-            raise SpecError("reference.pooled is simulation-only and needs a local deployment")
         add_pooled_reference(home, spec, result, progress)
     return result
 

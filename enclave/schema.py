@@ -92,10 +92,6 @@ class Schema:
     def features(self) -> list[str]:
         return [c.name for c in self.columns if c.role == "feature"]
 
-    @property
-    def labels(self) -> list[str]:
-        return [c.name for c in self.columns if c.role == "label"]
-
     def to_dict(self) -> dict[str, Any]:
         cols = []
         for c in self.columns:
@@ -245,13 +241,7 @@ def _check_column(file: Path, col: Column, s: pd.Series, problems: list[str]) ->
             seen = sorted(set(s[bad].astype(str)))[:MAX_REPORTED]
             problems.append(f"{where}: values {seen} not among declared {list(col.values)} at {_rows(bad)}")
     elif col.type == "uscc":
-        bad_rows = [
-            (i, why)
-            for i, (v, isnull) in enumerate(zip(s, null, strict=False))
-            if not isnull
-            for why in [uscc.problem(v)]
-            if why is not None
-        ]
+        bad_rows = [(i, why) for i, why in uscc.invalid_rows(s) if not null[i]]
         if bad_rows:
             shown = "; ".join(f"row {i}: {why}" for i, why in bad_rows[:MAX_REPORTED])
             more = f" (and {len(bad_rows) - MAX_REPORTED} more)" if len(bad_rows) > MAX_REPORTED else ""

@@ -102,7 +102,7 @@ class Tracker:
             for party, out in outputs.items():
                 for k, v in out.metrics.items():
                     # Party-local facts (like PSI size) are namespaced by party.
-                    metrics[k if party_is_label(out, k) else f"{party}.{k}"] = v
+                    metrics[k if is_model_metric(k) else f"{party}.{k}"] = v
                 for stage, secs in out.stage_seconds.items():
                     metrics[f"seconds.{party}.{stage}"] = secs
                 for a in out.artifacts:
@@ -140,8 +140,8 @@ class Tracker:
         self.client.set_terminated(run_id, status=status)
 
 
-def party_is_label(out: Outputs, metric: str) -> bool:
-    """Model metrics come from the label owner only; keep their plain names."""
+def is_model_metric(metric: str) -> bool:
+    """Model metrics come from the label owner only; they keep their plain names."""
     return metric.endswith(("_auc", "_ks")) or metric.startswith("test_")
 
 

@@ -26,7 +26,6 @@ STAGE_SSLR = "sslr"
 STAGE_BANK_ONLY = "bank_only"
 STAGE_SAVE = "save"
 STAGE_DONE = "done"
-STAGES = (STAGE_INIT, STAGE_PSI, STAGE_SPLIT, STAGE_SGB, STAGE_SSLR, STAGE_BANK_ONLY, STAGE_SAVE, STAGE_DONE)
 
 # Files a worker writes into its job directory (inside its own party's domain).
 WORKER_CONFIG = "worker.json"

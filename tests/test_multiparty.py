@@ -66,6 +66,13 @@ def spec_for(
     )
 
 
+def start_job(home: Home, spec: JobSpec, cluster_factory: Any) -> tuple[CoordinatorClient, str]:
+    """Start one process per party and a coordinator; submit the job."""
+    cluster: LocalCluster = cluster_factory(home, spec.party_names)
+    client = CoordinatorClient(cluster.address)
+    return client, client.submit(spec.to_yaml()).job_id
+
+
 def experiment_id(ml: MlflowClient) -> str:
     exp = ml.get_experiment_by_name(EXPERIMENT)
     if exp is None:
@@ -86,9 +93,7 @@ def wait_until(client: CoordinatorClient, job_id: str, pred: Callable[[JobStatus
 def test_joint_job_end_to_end(small_city_home: Home, tmp_path: Path, cluster_factory: Any) -> None:
     home = city(small_city_home, tmp_path)
     spec = spec_for(home)
-    cluster: LocalCluster = cluster_factory(home, spec.party_names)
-    client = CoordinatorClient(cluster.address)
-    job_id = client.submit(spec.to_yaml()).job_id
+    client, job_id = start_job(home, spec, cluster_factory)
     final = api.follow(client, job_id)
     assert final.state is JobState.SUCCEEDED, final.detail
     assert [(p.party, p.state) for p in final.parties] == [
@@ -137,9 +142,7 @@ def test_joint_job_end_to_end(small_city_home: Home, tmp_path: Path, cluster_fac
 def test_killed_worker_fails_the_job_everywhere(small_city_home: Home, tmp_path: Path, cluster_factory: Any) -> None:
     home = city(small_city_home, tmp_path)
     spec = spec_for(home, trees=60)
-    cluster = cluster_factory(home, spec.party_names)
-    client = CoordinatorClient(cluster.address)
-    job_id = client.submit(spec.to_yaml()).job_id
+    client, job_id = start_job(home, spec, cluster_factory)
     running = wait_until(
         client, job_id, lambda s: any(p.stage == "sgb" and p.detail.startswith("tree") for p in s.parties), 180
     )
@@ -172,9 +175,8 @@ def test_node_refuses_unknown_column_and_nothing_runs(
 ) -> None:
     home = city(small_city_home, tmp_path)
     spec = spec_for(home, extra_platform=["secret_column"], bank_first=True)
-    cluster = cluster_factory(home, spec.party_names)
-    client = CoordinatorClient(cluster.address)
-    final = api.follow(client, client.submit(spec.to_yaml()).job_id)
+    client, job_id = start_job(home, spec, cluster_factory)
+    final = api.follow(client, job_id)
     assert final.state is JobState.FAILED
     assert "party 'platform' refused the job" in final.detail and "secret_column" in final.detail
     # The bank had accepted; it was told the job failed. No worker ever started.
@@ -185,9 +187,7 @@ def test_node_refuses_unknown_column_and_nothing_runs(
 def test_cancel_ends_the_job_everywhere(small_city_home: Home, tmp_path: Path, cluster_factory: Any) -> None:
     home = city(small_city_home, tmp_path)
     spec = spec_for(home, trees=60)
-    cluster = cluster_factory(home, spec.party_names)
-    client = CoordinatorClient(cluster.address)
-    job_id = client.submit(spec.to_yaml()).job_id
+    client, job_id = start_job(home, spec, cluster_factory)
     running = wait_until(client, job_id, lambda s: any(p.stage == "sgb" for p in s.parties), 180)
     pids = [p.worker_pid for p in running.parties]
     final = client.cancel(job_id)

@@ -37,6 +37,7 @@ class NodeJob:
     job_id: str
     spec: jobspec.JobSpec
     dataset_dir: Path
+    schema: sch.Schema  # as read when the job was checked
     job_dir: Path
     endpoint: Endpoint
     status: PartyStatus
@@ -54,7 +55,7 @@ class JobManager:
         self.audit = audit.party_log(config.home, config.party)
 
     # -- checks ----------------------------------------------------------------
-    def _check(self, spec: jobspec.JobSpec) -> Path:
+    def _check(self, spec: jobspec.JobSpec) -> tuple[Path, sch.Schema]:
         party = self.config.party
         if spec.job_type not in self.config.job_types:
             raise RefusedError(f"party {party!r} has not installed job type {spec.job_type!r}")
@@ -77,7 +78,7 @@ class JobManager:
             spec.label not in schema.by_name or schema.by_name[spec.label].role != "label"
         ):
             raise RefusedError(f"dataset {me.dataset!r} of {party!r} has no label column {spec.label!r}")
-        return ds_dir
+        return ds_dir, schema
 
     # -- control plane ---------------------------------------------------------
     def prepare(self, job_id: str, spec_yaml: str) -> Prepared:
@@ -102,7 +103,7 @@ class JobManager:
             },
         )
         try:
-            ds_dir = self._check(spec)
+            ds_dir, schema = self._check(spec)
             pol = policy.load(self.config.party_home.root, party)
             decision = pol.decide(spec)
             if not decision.allowed:
@@ -118,7 +119,7 @@ class JobManager:
         job_dir = self.config.party_home.job_dir(job_id)
         job_dir.mkdir(parents=True, exist_ok=False)
         status = PartyStatus(party, job_id, JobState.QUEUED, "", "accepted", 0, time.time(), audit_hash)
-        job = NodeJob(job_id, spec, ds_dir, job_dir, endpoint, status, decision.outputs, pol.min_cell_size)
+        job = NodeJob(job_id, spec, ds_dir, schema, job_dir, endpoint, status, decision.outputs, pol.min_cell_size)
         with self.lock:
             self.jobs[job_id] = job
         self._persist(job)
@@ -134,8 +135,7 @@ class JobManager:
         spec, party = job.spec, self.config.party
         if spec.label_party == party:
             return
-        schema = sch.read_schema(job.dataset_dir)
-        gated = consent.gated_columns(schema, spec.party(party).features)
+        gated = consent.gated_columns(job.schema, spec.party(party).features)
         if not gated:
             return
         book = consent.ConsentBook.load(self.config.party_home.root, self.config.home.root / "trust")
