@@ -19,8 +19,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from enclave import api
 from enclave.config import Home
+
+from enclave import api
 
 DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 

@@ -1,5 +1,8 @@
-"""Safehouse enclave: what every role shares inside its own domain.
+"""The safe house every role shares inside its own domain.
 
-Home directory layout, errors, USCC codes, dataset schemas, job specs, the
-synthetic city, MLflow tracking, the local cluster launcher and the CLI.
+``home`` (paths and typed settings), ``files`` (atomic writes, hashes),
+``fields`` (typed reading of specs), ``jobspec`` (the job envelope), ``data/``
+(schemas and the validating loader, USCC, import, split, the synthetic city)
+and ``controls/`` (policy, consent, keys, audit, output gate,
+desensitisation). It knows no role, no gRPC and no MLflow.
 """

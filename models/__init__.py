@@ -1,7 +1,8 @@
-"""Joint credit models: what a party's worker computes, and how it is scored.
+"""What a worker computes: one package per job type, plus pure maths.
 
-``prep`` aligns and prepares each party's own columns inside its domain,
-``metrics`` scores predictions (AUC, KS) and draws ROC/KS plots, ``trees``
-holds the plaintext LightGBM twin of SecureBoost's settings, and
-``joint_train`` is the SecretFlow program every party runs for one job.
+``jobtype`` says what a job type is (the description every role reads);
+``registry`` lists the installed job types; ``joint_train/`` is the training
+job. ``local`` and ``psi`` are the first steps every joint job shares;
+``prep``, ``metrics`` and ``trees`` are pure maths, unit-tested alone;
+``reference`` is the simulation-only pooled model.
 """

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from enclave import consent
-from enclave import schema as sch
-from enclave.config import Home
-from enclave.jobspec import JobSpec, SgbParams
+from enclave.controls import consent
+from enclave.data import schema as sch
+from enclave.home import Home
+from enclave.jobspec import JobSpec
 from models import metrics, trees
+from models.joint_train.params import JointTrainParams
 from models.prep import holdout_mask
 
 
@@ -31,30 +32,30 @@ class ReferenceResult:
 
 
 def pooled(home: Home, spec: JobSpec) -> ReferenceResult:
+    params = JointTrainParams.of(spec)
     frames = []
     for p in spec.parties:
-        cols = list(p.features) + ([spec.label] if p.name == spec.label_party else [])
-        schema, df = sch.load(home.party(p.name).dataset_dir(p.dataset), cols)
+        schema, df = sch.load(home.party(p.name).dataset_dir(p.dataset), spec.columns(p.name))
         gated = consent.gated_columns(schema, p.features) if p.name != spec.label_party else []
         if gated:
             # Like for like: the reference sees only what the joint job may use.
-            book = consent.ConsentBook.load(home.party(p.name).root, home.root / "trust")
+            book = consent.ConsentBook.load(home.party(p.name).root, home.trust_dir)
             df, _ = consent.withhold(df, schema.key, gated, book.authorised(spec.label_party, spec.purpose))
         x = sch.encode_features(schema, df, list(p.features))
         x[spec.key] = df[schema.key].to_numpy()
         if p.name == spec.label_party:
-            x[spec.label] = df[spec.label].astype(int).to_numpy()
+            x[spec.label] = sch.label_array(schema, df, spec.label)
         frames.append(x)
     joined = frames[0]
     for f in frames[1:]:
         joined = joined.merge(f, on=spec.key, how="inner")
     # PSI output is sorted by key; sort the same way so the split matches.
     joined = joined.sort_values(spec.key).reset_index(drop=True)
-    mask = holdout_mask(joined[spec.key], spec.seed, spec.test_fraction)
+    mask = holdout_mask(joined[spec.key], params.seed, params.test_fraction)
     feats = [c for p in spec.parties for c in p.features]
     y = joined[spec.label].to_numpy()
     _, score = trees.fit_predict(
-        joined.loc[~mask, feats], y[~mask], joined.loc[mask, feats], spec.sgb or SgbParams(), spec.seed
+        joined.loc[~mask, feats], y[~mask], joined.loc[mask, feats], params.tree_params, params.seed
     )
     return ReferenceResult(
         auc=metrics.auc(y[mask], score), ks=metrics.ks(y[mask], score), rows=len(joined), test_rows=int(np.sum(mask))

@@ -1,26 +1,53 @@
-"""Installed job types. Nodes run only what is registered here and enabled in
-their own config: no code is ever shipped to a node with a job.
+"""Installed job types, by name. Nodes run only what is registered here and
+enabled in their own config: no code is ever shipped to a node with a job.
 
-Programs are named as ``module:function`` and imported only by the worker that
-runs them, so a node starts without loading the modelling libraries.
+Adding a job type means adding its package under ``models/`` and one line
+here; nothing else names it.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from enclave.errors import RefusedError
+from enclave import jobspec
+from enclave.jobspec import JobSpec, ParamsParser
+from models.jobtype import JobType, Program
+from models.joint_train.description import JOINT_TRAIN
+from protocols.errors import RefusedError
 
-Program = Callable[[Any, dict[str, Any]], dict[str, Any]]
+JOB_TYPES: dict[str, JobType] = {j.name: j for j in (JOINT_TRAIN,)}
 
-PROGRAMS: dict[str, str] = {"joint_train": "models.joint_train:run"}
+
+def get(job_type: str) -> JobType:
+    if job_type not in JOB_TYPES:
+        raise RefusedError(f"job type {job_type!r} is not installed here (installed: {sorted(JOB_TYPES)})")
+    return JOB_TYPES[job_type]
+
+
+def names() -> list[str]:
+    return list(JOB_TYPES)
+
+
+def _parsers() -> dict[str, ParamsParser]:
+    return {name: jt.parse_params for name, jt in JOB_TYPES.items()}
+
+
+def parse_spec(raw: Any, source: str = "job spec") -> JobSpec:
+    return jobspec.parse(raw, source, _parsers())
+
+
+def loads_spec(text: str, source: str = "job spec") -> JobSpec:
+    return jobspec.loads(text, source, _parsers())
+
+
+def load_spec(path: str | Path) -> JobSpec:
+    return jobspec.load(path, _parsers())
 
 
 def program(job_type: str) -> Program:
-    if job_type not in PROGRAMS:
-        raise RefusedError(f"job type {job_type!r} is not installed here")
-    module, _, name = PROGRAMS[job_type].partition(":")
+    """The job type's program, imported now (only workers call this)."""
+    module, _, name = get(job_type).program.partition(":")
     fn: Program = getattr(importlib.import_module(module), name)
     return fn

@@ -10,7 +10,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from enclave.jobspec import SgbParams
+from models.joint_train.params import SgbParams
 from models.prep import TreePrep
 
 

@@ -1,4 +1,8 @@
-"""Job states, stage names and file names shared by coordinator, nodes and workers."""
+"""Job states, the stages every job type shares, and worker file names.
+
+Stage names of one job type live in its description under ``models/``; only
+the first and last stage, which the node and coordinator act on, are here.
+"""
 
 from __future__ import annotations
 
@@ -17,14 +21,9 @@ class JobState(StrEnum):
         return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
 
 
-# Stages a joint_train worker goes through, in order.
+# A worker starts in STAGE_INIT (joining its peers) and reports STAGE_DONE when
+# its program returned; the coordinator concludes a job once every party is done.
 STAGE_INIT = "init"
-STAGE_PSI = "psi"
-STAGE_SPLIT = "split"
-STAGE_SGB = "sgb"
-STAGE_SSLR = "sslr"
-STAGE_BANK_ONLY = "bank_only"
-STAGE_SAVE = "save"
 STAGE_DONE = "done"
 
 # Files a worker writes into its job directory (inside its own party's domain).
@@ -33,3 +32,4 @@ WORKER_EVENTS = "events.jsonl"
 WORKER_RESULT = "result.json"
 WORKER_ERROR = "error.json"
 WORKER_LOG = "worker.log"
+OUTPUTS_DIR = "outputs"

@@ -12,9 +12,9 @@ from typing import Any
 import psutil
 import pytest
 
-from enclave import synth
-from enclave.config import Home
-from enclave.local import LocalCluster
+from enclave.home import Home
+from parties.client import workflows
+from parties.client.local import LocalCluster
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def home(tmp_path: Path) -> Home:
 def small_city_home(tmp_path_factory: pytest.TempPathFactory) -> Home:
     """A 600-loan city written once per session; tests copy, never modify it."""
     h = Home.resolve(tmp_path_factory.mktemp("city") / "home")
-    synth.write_city(h, 600, seed=11)
+    workflows.generate_city(h, 600, seed=11)
     return h
 
 

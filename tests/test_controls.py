@@ -8,14 +8,17 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 
-from enclave import audit, consent, desens, gate, jobspec, keys, policy, uscc
-from enclave.config import Home
-from enclave.errors import DataError, SpecError
-from enclave.local import safehouse_command
+from enclave.controls import audit, consent, desens, gate, keys, policy
+from enclave.data import uscc
+from enclave.home import Home
+from models import registry
+from parties.client.local import safehouse_command
+from protocols.errors import DataError, SpecError
 
 # ---- audit trail -------------------------------------------------------------
 
@@ -124,7 +127,7 @@ def test_story_of_a_job(home: Home) -> None:
 
 # ---- policy ------------------------------------------------------------------
 
-SPEC = jobspec.parse(
+SPEC = registry.parse_spec(
     {
         "name": "t",
         "parties": {"platform": {"dataset": "firm_profile", "features": ["a", "b"]},
@@ -259,7 +262,7 @@ def test_desensitisation_rejects_invalid_input(fn: object, arg: object, message:
 # ---- output gate -------------------------------------------------------------
 
 
-def outputs_dir(tmp_path: Path) -> tuple[Path, dict[str, object]]:
+def outputs_dir(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
     d = tmp_path / "outputs"
     d.mkdir()
     (d / "roc.png").write_bytes(b"\x89PNG fake")
@@ -267,14 +270,19 @@ def outputs_dir(tmp_path: Path) -> tuple[Path, dict[str, object]]:
     (d / "score_bands.json").write_text(json.dumps(bands))
     (d / "scored_list.csv").write_text(f"token,uscc_masked,score\nabc,{desens.mask_uscc(uscc.from_index(5))},0.9\n")
     (d / "dump.csv").write_text("rows")
-    result = {"metrics": {"sgb_auc": 0.8}, "psi": {"intersection": 10}, "model_parts": {"sgb": "f" * 64},
-              "artifacts": ["roc.png", "score_bands.json", "scored_list.csv", "dump.csv"]}  # fmt: skip
+    result = {"metrics": {"sgb_auc": 0.8, "psi_intersection": 10.0}, "model_parts": {"sgb": "f" * 64},
+              "artifacts": ("roc.png", "score_bands.json", "scored_list.csv", "dump.csv")}  # fmt: skip
     return d, result
+
+
+def release(allowed: tuple[str, ...], result: dict[str, Any], d: Path) -> gate.GateResult:
+    declared = registry.get("joint_train").outputs
+    return gate.release(declared, allowed, 10, result["metrics"], result["artifacts"], result["model_parts"], d)
 
 
 def test_gate_releases_declared_and_granted_only(tmp_path: Path) -> None:
     d, result = outputs_dir(tmp_path)
-    g = gate.release("joint_train", ("metrics", "plots", "score_bands"), 10, result, d)
+    g = release(("metrics", "plots", "score_bands"), result, d)
     assert {a.name for a in g.artifacts} == {"roc.png", "score_bands.json"}
     assert set(g.withheld) == {"scored_list.csv", "dump.csv", "model_manifest"}
     assert g.metrics == {"sgb_auc": 0.8, "psi_intersection": 10.0} and g.model_parts == {}
@@ -286,7 +294,7 @@ def test_gate_releases_declared_and_granted_only(tmp_path: Path) -> None:
 def test_gate_withholds_raw_identifiers(tmp_path: Path) -> None:
     d, result = outputs_dir(tmp_path)
     (d / "scored_list.csv").write_text(f"token,uscc,score\nabc,{uscc.from_index(5)},0.9\n")
-    g = gate.release("joint_train", policy.OUTPUT_KINDS, 10, result, d)
+    g = release(policy.OUTPUT_KINDS, result, d)
     assert "scored_list.csv" in g.withheld and any("raw USCC" in n for n in g.notes)
 
 

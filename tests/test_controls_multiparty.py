@@ -16,11 +16,13 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from enclave import api, audit, consent, synth
-from enclave import schema as sch
-from enclave.config import Home
-from enclave.local import LocalCluster, safehouse_command
-from parties.coordinator.links import CoordinatorClient
+from enclave.controls import audit, consent
+from enclave.data import catalogue as synth
+from enclave.data import schema as sch
+from enclave.home import Home
+from parties.client import api
+from parties.client.local import LocalCluster, safehouse_command
+from parties.transport.grpc_links import GrpcCoordinatorLink
 from protocols.constants import JobState
 from tests.test_multiparty import city, spec_for
 
@@ -28,7 +30,7 @@ pytestmark = pytest.mark.multiparty
 
 
 def run_job(cluster: LocalCluster, spec_yaml: str) -> Any:
-    client = CoordinatorClient(cluster.address)
+    client = GrpcCoordinatorLink(cluster.address)
     return api.follow(client, client.submit(spec_yaml).job_id)
 
 
@@ -54,7 +56,7 @@ def test_controls_across_jobs(small_city_home: Home, tmp_path: Path, cluster_fac
     # 2. Scramble the authorisation-required values of unauthorised firms:
     #    the computation must not change at all.
     root = home.party("platform").root
-    book = consent.ConsentBook.load(root, home.root / "trust")
+    book = consent.ConsentBook.load(root, home.trust_dir)
     authorised = book.authorised("bank", "credit_risk_model")
     ds = home.party("platform").dataset_dir(synth.PROFILE)
     schema, df = sch.load(ds)

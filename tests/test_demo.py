@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from enclave.local import safehouse_command
+from parties.client.local import safehouse_command
 
 pytestmark = pytest.mark.multiparty
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from enclave.local import coordinator_args, node_args
+from parties.client.local import coordinator_args, node_args
 
 ROOT = Path(__file__).resolve().parent.parent
 

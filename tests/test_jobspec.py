@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from enclave import jobspec
-from enclave.errors import SpecError
+from models import registry
+from models.joint_train.params import JointTrainParams
+from protocols.errors import SpecError
 
 GOOD = """
 name: credit-2025
@@ -22,11 +23,13 @@ models:
 
 
 def test_good_spec_round_trips() -> None:
-    spec = jobspec.loads(GOOD)
-    assert spec.party_names == ["platform", "bank"] and spec.models == ["sgb", "sslr"]
-    assert spec.sgb is not None and spec.sgb.num_boost_round == 5 and spec.sgb.he == "ou"
-    assert jobspec.loads(spec.to_yaml()) == spec
-    assert jobspec.loads(spec.to_yaml()).sha256 == spec.sha256
+    spec = registry.loads_spec(GOOD)
+    p = JointTrainParams.of(spec)
+    assert spec.party_names == ["platform", "bank"] and p.models == ["sgb", "sslr"]
+    assert p.sgb is not None and p.sgb.num_boost_round == 5 and p.sgb.he == "ou"
+    assert registry.loads_spec(spec.to_yaml()) == spec
+    assert registry.loads_spec(spec.to_yaml()).sha256 == spec.sha256
+    assert spec.columns("bank") == ["x", "y"] and spec.columns("platform") == ["a", "b"]
 
 
 @pytest.mark.parametrize(
@@ -54,6 +57,10 @@ def test_good_spec_round_trips() -> None:
         (("  sgb", "  xgb"), r"models.xgb: unknown model"),
         (("dataset: loans", "dataset: ../loans"), r"parties.bank.dataset: .*invalid"),
         (("features: [x]", "features: uscc"), r"parties.bank.features: expected a list"),
+        (("features: [x]", "features: [x, x]"), r"parties.bank.features: names listed twice: \['x'\]"),
+        (("name: credit-2025", "name: credit-2025\njob: score_all"), r"job: expected one of \['joint_train'\]"),
+        (("name: credit-2025", "name: credit-2025\nsplit: {seed: -1}"), r"split.seed: expected an integer"),
+        (("name: credit-2025", "name: credit-2025\ncolour: red"), r"top level: unknown field\(s\) \['colour'\]"),
         (("features: [x]", "features: [x, uscc]"), r"the key column 'uscc' cannot be a feature"),
     ],
 )
@@ -63,18 +70,18 @@ def test_bad_specs_name_the_field(tmp_path: Path, edit: tuple[str, str], message
     path = tmp_path / "job.yaml"
     path.write_text(text)
     with pytest.raises(SpecError, match=message):
-        jobspec.load(path)
+        registry.load_spec(path)
 
 
 def test_not_yaml_and_missing_file(tmp_path: Path) -> None:
     with pytest.raises(SpecError, match="not valid YAML"):
-        jobspec.loads("parties: [unclosed", "x.yaml")
+        registry.loads_spec("parties: [unclosed", "x.yaml")
     with pytest.raises(SpecError, match="job spec file not found"):
-        jobspec.load(tmp_path / "nope.yaml")
+        registry.load_spec(tmp_path / "nope.yaml")
     with pytest.raises(SpecError, match="top level: expected a mapping"):
-        jobspec.loads("- a\n- b")
+        registry.loads_spec("- a\n- b")
 
 
 def test_remote_deployment_needs_endpoints() -> None:
     with pytest.raises(SpecError, match=r"parties \['platform', 'bank'\] have no endpoint"):
-        jobspec.loads(GOOD + "deployment: remote\n")
+        registry.loads_spec(GOOD + "deployment: remote\n")

@@ -20,15 +20,17 @@ from typing import Any
 import pytest
 from mlflow.tracking import MlflowClient
 
-from enclave import api, synth
-from enclave import schema as sch
-from enclave.config import Home
-from enclave.jobspec import JobSpec, parse
-from enclave.local import LocalCluster, safehouse_command
-from enclave.procs import pid_alive
-from enclave.tracking import EXPERIMENT
-from models.joint_train import _hash_dir
-from parties.coordinator.links import CoordinatorClient
+from enclave.data import catalogue as synth
+from enclave.data import schema as sch
+from enclave.files import sha256_dir
+from enclave.home import Home
+from enclave.jobspec import JobSpec
+from models import registry
+from parties.client import api
+from parties.client.local import LocalCluster, safehouse_command
+from parties.procs import pid_alive
+from parties.tracking import EXPERIMENT
+from parties.transport.grpc_links import GrpcCoordinatorLink
 from protocols.constants import JobState
 from protocols.messages import JobStatus
 
@@ -52,7 +54,7 @@ def spec_for(
     }
     if bank_first:
         parties = {"bank": parties["bank"], "platform": parties["platform"]}
-    return parse(
+    return registry.parse_spec(
         {
             "name": "t",
             "parties": parties,
@@ -66,10 +68,10 @@ def spec_for(
     )
 
 
-def start_job(home: Home, spec: JobSpec, cluster_factory: Any) -> tuple[CoordinatorClient, str]:
+def start_job(home: Home, spec: JobSpec, cluster_factory: Any) -> tuple[GrpcCoordinatorLink, str]:
     """Start one process per party and a coordinator; submit the job."""
     cluster: LocalCluster = cluster_factory(home, spec.party_names)
-    client = CoordinatorClient(cluster.address)
+    client = GrpcCoordinatorLink(cluster.address)
     return client, client.submit(spec.to_yaml()).job_id
 
 
@@ -80,7 +82,9 @@ def experiment_id(ml: MlflowClient) -> str:
     return str(exp.experiment_id)
 
 
-def wait_until(client: CoordinatorClient, job_id: str, pred: Callable[[JobStatus], bool], timeout: float) -> JobStatus:
+def wait_until(
+    client: GrpcCoordinatorLink, job_id: str, pred: Callable[[JobStatus], bool], timeout: float
+) -> JobStatus:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         st = client.status(job_id)
@@ -125,7 +129,7 @@ def test_joint_job_end_to_end(small_city_home: Home, tmp_path: Path, cluster_fac
     assert mv.run_id == run.info.run_id and manifest["job_id"] == job_id
     for party in ("platform", "bank"):
         part = home.party(party).model_dir(job_id) / "sgb"
-        assert manifest["parties"][party]["part_sha256"] == _hash_dir(part)
+        assert manifest["parties"][party]["part_sha256"] == sha256_dir(part)
     # The label holder keeps the leaf weights; the platform only its own splits.
     assert any("leaf" in f.name for f in (home.party("bank").model_dir(job_id) / "sgb").rglob("*"))
     assert not any("leaf" in f.name for f in (home.party("platform").model_dir(job_id) / "sgb").rglob("*"))
@@ -259,8 +263,8 @@ def test_remote_deployment_reaches_nodes_by_spec_endpoints(
     nodes named only by the endpoints in the spec: `safehouse run --coordinator`."""
     import yaml
 
-    from enclave.local import coordinator_args
-    from enclave.procs import kill_group, wait_for_file
+    from parties.client.local import coordinator_args
+    from parties.procs import kill_group, wait_for_file
 
     home = city(small_city_home, tmp_path)
     cluster = cluster_factory(home, ["platform", "bank"])

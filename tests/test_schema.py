@@ -10,10 +10,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from enclave import schema as sch
-from enclave import uscc
-from enclave.errors import DataError, SpecError
-from enclave.schema import Column, Schema
+from enclave.data import schema as sch
+from enclave.data import uscc
+from enclave.data.schema import Column, Schema
+from protocols.errors import DataError, SpecError
 
 SCHEMA = Schema(
     name="firms",

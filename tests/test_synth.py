@@ -8,11 +8,12 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from enclave import schema as sch
-from enclave import synth, uscc
-from enclave.config import Home
-from enclave.jobspec import SgbParams
+from enclave.data import catalogue as cat
+from enclave.data import schema as sch
+from enclave.data import synth, uscc
+from enclave.home import Home
 from models import trees
+from models.joint_train.params import SgbParams
 from models.prep import holdout_mask
 
 
@@ -26,19 +27,19 @@ def test_same_seed_same_city_other_seed_other_city() -> None:
 
 
 def test_written_city_is_valid_and_fingerprints_repeat(home: Home, tmp_path: object) -> None:
-    fps = synth.write_city(home, 300, seed=5)
-    assert set(fps["platform"]) == {*(t[0] for t in synth.PLATFORM_TABLES), synth.PROFILE}
+    fps = synth.write_city(home, synth.generate(300, seed=5))
+    assert set(fps["platform"]) == {*(t[0] for t in cat.PLATFORM_TABLES), cat.PROFILE}
     for party, sets in fps.items():
         for name in sets:
             sch.load(home.party(party).dataset_dir(name))  # raises on any schema fault
-    again = synth.write_city(home, 300, seed=5)
+    again = synth.write_city(home, synth.generate(300, seed=5))
     assert again == fps
 
 
 def test_keys_overlap_partially_and_are_valid_usccs() -> None:
     city = synth.generate(1000, seed=9)
-    plat = set(city.tables["platform"][synth.PROFILE][1][synth.KEY])
-    bank = set(city.tables["bank"][synth.LOANS][1][synth.KEY])
+    plat = set(city.tables["platform"][cat.PROFILE][1][cat.KEY])
+    bank = set(city.tables["bank"][cat.LOANS][1][cat.KEY])
     assert all(uscc.is_valid(k) for k in plat | bank)
     shared = plat & bank
     assert 0.8 * len(bank) < len(shared) < len(bank)  # some borrowers are not on the platform
@@ -47,7 +48,7 @@ def test_keys_overlap_partially_and_are_valid_usccs() -> None:
 
 def test_catalogue_columns_missingness_and_authorisation_marks() -> None:
     city = synth.generate(2000, seed=2)
-    schema, df = city.tables["platform"][synth.PROFILE]
+    schema, df = city.tables["platform"][cat.PROFILE]
     rates = df.isna().mean()
     assert rates["founded_on"] == 0
     assert 0.2 < rates["hf_contributors"] < 0.6  # many small firms pay no housing fund
@@ -55,17 +56,21 @@ def test_catalogue_columns_missingness_and_authorisation_marks() -> None:
     interface = {c.name for c in schema.columns if c.access == "interface"}
     assert {"tax_arrears", "vat_paid_12m_10k", "si_arrears"} <= interface
     assert "tax_credit_grade" not in interface  # collected in bulk per the catalogue
-    assert set(df["tax_credit_grade"].dropna()) <= set(synth.TAX_GRADES)
-    loans = city.tables["bank"][synth.LOANS][1]
-    assert 0.08 < loans[synth.LABEL].mean() < 0.25
+    # Every platform column names its catalogue category, and every category has columns.
+    features = [schema.column(c) for c in schema.features]
+    assert {c.category for c in features} == set(cat.CATEGORIES)
+    assert schema.column("enforcement_cases_3y").category == "judicial"
+    assert set(df["tax_credit_grade"].dropna()) <= set(cat.TAX_GRADES)
+    loans = city.tables["bank"][cat.LOANS][1]
+    assert 0.08 < loans[cat.LABEL].mean() < 0.25
 
 
 def test_public_data_adds_signal_beyond_the_bank() -> None:
     city = synth.generate(4000, seed=21)
-    ps, pdf = city.tables["platform"][synth.PROFILE]
-    bs, bdf = city.tables["bank"][synth.LOANS]
-    px = sch.encode_features(ps, pdf, ps.features).assign(uscc=pdf[synth.KEY])
-    bx = sch.encode_features(bs, bdf, bs.features).assign(uscc=bdf[synth.KEY], y=bdf[synth.LABEL].astype(int))
+    ps, pdf = city.tables["platform"][cat.PROFILE]
+    bs, bdf = city.tables["bank"][cat.LOANS]
+    px = sch.encode_features(ps, pdf, ps.features).assign(uscc=pdf[cat.KEY])
+    bx = sch.encode_features(bs, bdf, bs.features).assign(uscc=bdf[cat.KEY], y=bdf[cat.LABEL].astype(int))
     df = px.merge(bx, on="uscc")
     mask = holdout_mask(df["uscc"], 1, 0.3)
     p = SgbParams(num_boost_round=25)

@@ -10,11 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from enclave import jobspec, policy, tabular, uscc
-from enclave import schema as sch
-from enclave.config import Home
-from enclave.errors import DataError
-from enclave.local import safehouse_command
+from enclave.controls import policy
+from enclave.data import importing, uscc
+from enclave.data import schema as sch
+from enclave.home import Home
+from models import registry
+from models.joint_train.params import JointTrainParams
+from parties.client import workflows
+from parties.client.local import safehouse_command
+from protocols.errors import DataError
 
 
 def messy(n: int = 200, seed: int = 0) -> pd.DataFrame:
@@ -43,7 +47,7 @@ def write_csv(tmp_path: Path, df: pd.DataFrame, name: str = "messy.csv") -> Path
 def test_import_infers_types_categories_missing_and_warns(home: Home, tmp_path: Path) -> None:
     path = write_csv(tmp_path, messy())
     warnings: list[str] = []
-    rep = tabular.import_file(path, home, "bank", "customers", "cust_id", label="label", warn=warnings.append)
+    rep = importing.import_file(path, home, "bank", "customers", "cust_id", label="label", warn=warnings.append)
     s = rep.schema
     assert s.column("city").type == "category" and set(s.column("city").values) == {"郑州", "开封", "洛阳"}
     assert s.column("segment").values == ("corporate", "retail", "sme")
@@ -60,12 +64,12 @@ def test_import_infers_types_categories_missing_and_warns(home: Home, tmp_path: 
 def test_likely_id_columns_are_flagged(home: Home, tmp_path: Path) -> None:
     df = messy().assign(row_no=lambda d: np.arange(len(d)))
     warnings: list[str] = []
-    rep = tabular.import_frame(df, "x.csv", home, "bank", "d1", "cust_id", "label", warn=warnings.append)
+    rep = importing.import_frame(df, "x.csv", home, "bank", "d1", "cust_id", "label", warn=warnings.append)
     assert "row_no" not in rep.schema.features
     assert any("'row_no' looks like an ID" in w for w in warnings)
     given = sch.Schema("d1", "bank", "cust_id", (*rep.schema.columns[:-1], sch.Column("row_no", "int")))
     warnings.clear()
-    tabular.import_frame(df, "x.csv", home, "bank", "d2", "cust_id", "label", schema=given, warn=warnings.append)
+    importing.import_frame(df, "x.csv", home, "bank", "d2", "cust_id", "label", schema=given, warn=warnings.append)
     assert any("'row_no' looks like an ID but is a feature" in w for w in warnings)
 
 
@@ -74,10 +78,10 @@ def test_duplicate_keys_error_unless_resolved(home: Home, tmp_path: Path) -> Non
     df.loc[7, "cust_id"] = df.loc[3, "cust_id"]
     path = write_csv(tmp_path, df)
     with pytest.raises(DataError, match=r"messy.csv: column 'cust_id': 2 rows share a key, e.g. row\(s\) \[3, 7\]"):
-        tabular.import_file(path, home, "bank", "c", "cust_id", label="label")
+        importing.import_file(path, home, "bank", "c", "cust_id", label="label")
     assert not home.party("bank").dataset_dir("c").exists()  # nothing half-written
     for rule, rows in (("first", 49), ("last", 49), ("drop", 48)):
-        rep = tabular.import_file(path, home, "bank", f"c{rule}", "cust_id", label="label", on_duplicate=rule)
+        rep = importing.import_file(path, home, "bank", f"c{rule}", "cust_id", label="label", on_duplicate=rule)
         assert rep.fingerprint.rows == rows and rep.duplicates_resolved == 50 - rows
     kept = sch.load(home.party("bank").dataset_dir("clast"))[1]
     assert kept.loc[kept.cust_id == str(df.loc[7, "cust_id"])].shape[0] in (0, 1)
@@ -88,25 +92,25 @@ def test_given_schema_mismatch_names_file_row_and_column(home: Home, tmp_path: P
     df.loc[12, "age"] = "forty"
     path = write_csv(tmp_path, df)
     schema_file = tmp_path / "schema.yaml"
-    schema_file.write_text(tabular.review_schema(write_csv(tmp_path, messy(30), "ok.csv"), "bank", "c", "cust_id",
+    schema_file.write_text(importing.review_schema(write_csv(tmp_path, messy(30), "ok.csv"), "bank", "c", "cust_id",
                                                  "label", lambda m: None))  # fmt: skip
     with pytest.raises(DataError, match=r"messy.csv: column 'age': non-numeric values \['forty'\] at row\(s\) \[12\]"):
-        tabular.import_file(path, home, "bank", "c", "cust_id", label="label", schema_file=schema_file)
+        importing.import_file(path, home, "bank", "c", "cust_id", label="label", schema_file=schema_file)
 
 
 def test_bad_label_and_missing_key(home: Home, tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="label column 'segment' must hold 0/1"):
-        tabular.import_frame(messy(), "m.csv", home, "bank", "x", "cust_id", label="segment")
+    with pytest.raises(DataError, match=r"label column 'segment' holds 3 distinct values"):
+        importing.import_frame(messy(), "m.csv", home, "bank", "x", "cust_id", label="segment")
     with pytest.raises(DataError, match="key column 'nope' not in the file"):
-        tabular.import_frame(messy(), "m.csv", home, "bank", "x", "nope")
+        importing.import_frame(messy(), "m.csv", home, "bank", "x", "nope")
     with pytest.raises(DataError, match="unsupported file type"):
-        tabular.read_table(write_csv(tmp_path, messy(), "m.xlsx"))
+        importing.read_table(write_csv(tmp_path, messy(), "m.xlsx"))
 
 
 def test_split_gives_each_party_its_columns_shuffled_and_partly_overlapping(home: Home, tmp_path: Path) -> None:
     src = messy(400)
     path = write_csv(tmp_path, src)
-    rep = tabular.split_file(path, home, "label", ["late_30", "late_90"], tmp_path / "out", keep=0.9, seed=3)
+    rep = workflows.split_table(path, home, "label", ["late_30", "late_90"], tmp_path / "out", keep=0.9, seed=3)
     bank = sch.load(home.party("bank").dataset_dir(rep.dataset))
     plat = sch.load(home.party("platform").dataset_dir(rep.dataset))
     assert set(bank[1].columns) == {"uscc", "label", "late_30", "late_90"}
@@ -119,9 +123,9 @@ def test_split_gives_each_party_its_columns_shuffled_and_partly_overlapping(home
     row = {uscc.from_index(i): i for i in range(400)}
     joined = bank[1].merge(plat[1], on="uscc")
     assert (joined["age"].to_numpy() == src.loc[[row[k] for k in joined["uscc"]], "age"].to_numpy()).all()
-    spec = jobspec.load(rep.spec_path)
+    spec = registry.load_spec(rep.spec_path)
     assert spec.party("platform").features == tuple(plat[0].features) and "const" not in plat[0].features
-    assert "cust_id" not in plat[0].features and spec.pooled_reference
+    assert "cust_id" not in plat[0].features and JointTrainParams.of(spec).pooled_reference
     for party in ("platform", "bank"):
         assert policy.load(home.party(party).root, party).decide(spec).allowed
 
@@ -132,8 +136,8 @@ def test_split_with_a_key_column_refuses_duplicates_unless_resolved(home: Home, 
     src.loc[9, "cust_id"] = src.loc[2, "cust_id"]
     path = write_csv(tmp_path, src)
     with pytest.raises(DataError, match="rows share a key"):
-        tabular.split_file(path, home, "label", ["late_30"], tmp_path / "out", key="cust_id", keep=1.0)
-    rep = tabular.split_file(path, home, "label", ["late_30"], tmp_path / "out", key="cust_id", keep=1.0,
+        workflows.split_table(path, home, "label", ["late_30"], tmp_path / "out", key="cust_id", keep=1.0)
+    rep = workflows.split_table(path, home, "label", ["late_30"], tmp_path / "out", key="cust_id", keep=1.0,
                              on_duplicate="first")  # fmt: skip
     assert {r.fingerprint.rows for r in rep.imports.values()} == {119}
     assert rep.imports["bank"].schema.column("cust_id").type == "uscc"

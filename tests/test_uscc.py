@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from enclave import uscc
+from enclave.data import uscc
 
 # Published codes of real enterprises (from public business registrations).
 REAL = ["91350100M000100Y43", "91110000802100433B", "91440300708461136T"]

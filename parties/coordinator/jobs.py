@@ -1,4 +1,12 @@
-"""The coordinator's job state machine, free of gRPC (nodes sit behind ``NodeLink``)."""
+"""The coordinator's job state machine, free of gRPC (nodes sit behind ``NodeService``).
+
+A job goes: every party checks it (prepare) -> every party starts its worker
+-> the coordinator supervises until all are done, one fails, or a cancel comes
+-> it fetches what each node releases, builds the summary and registers the
+models the job type describes -> it concludes the job at every party with one
+state. Every step is in the coordinator's audit trail; every state change in
+its store, which is read back when it starts.
+"""
 
 from __future__ import annotations
 
@@ -9,62 +17,63 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from enclave import jobspec
-from enclave.audit import AuditLog
-from enclave.errors import NotFoundError, SafehouseError, SpecError
-from enclave.procs import write_atomic
-from enclave.tracking import Tracker
-from protocols.constants import JobState
-from protocols.messages import Endpoint, JobStatus, Outputs, PartyStatus, Prepared
+from enclave.controls.audit import AuditLog
+from enclave.jobspec import JobSpec
+from models import registry
+from parties.coordinator.store import CoordinatorStore, CoordRecord
+from parties.tracking import Tracker
+from parties.transport import NodeService
+from protocols.constants import STAGE_DONE, JobState
+from protocols.errors import NotFoundError, SafehouseError, SpecError
+from protocols.messages import JobStatus, Outputs, PartyStatus, Prepared
 
 log = logging.getLogger("safehouse.coordinator")
-
-
-class NodeLink(Protocol):
-    """What the coordinator needs of a node; gRPC in production, anything in tests."""
-
-    def prepare(self, job_id: str, spec_yaml: str) -> Prepared: ...
-    def start(self, job_id: str, cluster: list[Endpoint]) -> PartyStatus: ...
-    def status(self, job_id: str) -> PartyStatus: ...
-    def outputs(self, job_id: str) -> Outputs: ...
-    def conclude(self, job_id: str, state: JobState, reason: str) -> PartyStatus: ...
 
 
 @dataclass
 class CoordJob:
     job_id: str
-    spec: jobspec.JobSpec
-    links: dict[str, NodeLink]
+    spec: JobSpec
+    links: dict[str, NodeService]
     state: JobState = JobState.QUEUED
     stage: str = "queued"
     detail: str = ""
     parties: dict[str, PartyStatus] = field(default_factory=dict)
     result: dict[str, Any] = field(default_factory=dict)
+    submitted_at: float = field(default_factory=time.time)
+    prepared: dict[str, Prepared] = field(default_factory=dict)
     cancel: threading.Event = field(default_factory=threading.Event)
     audit_hashes: list[str] = field(default_factory=list)
     node_entries: dict[str, list[str]] = field(default_factory=dict)
     done: threading.Event = field(default_factory=threading.Event)
+    tracker: Tracker | None = None
+    run_id: str = ""
 
 
 def new_job_id(name: str) -> str:
     return f"{name[:24]}-{time.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(3)}"
 
 
+class _Abort(Exception):
+    def __init__(self, state: JobState, reason: str) -> None:
+        super().__init__(reason)
+        self.state, self.reason = state, reason
+
+
 class Coordinator:
     def __init__(
         self,
-        state_dir: Path,
-        links: Mapping[str, NodeLink],
+        store: CoordinatorStore,
+        links: Mapping[str, NodeService],
         tracker: Callable[[], Tracker] | None,
         audit_log: AuditLog | None = None,
         poll_seconds: float = 0.5,
         unreachable_seconds: float = 30.0,
-        link_factory: Callable[[str, str], NodeLink] | None = None,
+        link_factory: Callable[[str, str], NodeService] | None = None,
     ) -> None:
-        self.state_dir = state_dir
+        self.store = store
         self.links = dict(links)
         # Reaches a party named only by the endpoint in a job spec (remote deployments).
         self.link_factory = link_factory
@@ -74,11 +83,12 @@ class Coordinator:
         self.unreachable_seconds = unreachable_seconds
         self.jobs: dict[str, CoordJob] = {}
         self.lock = threading.Lock()
+        self._load()
 
     # -- API -------------------------------------------------------------------
     def submit(self, spec_yaml: str) -> JobStatus:
-        spec = jobspec.loads(spec_yaml, "submitted job spec")
-        links: dict[str, NodeLink] = {}
+        spec = registry.loads_spec(spec_yaml, "submitted job spec")
+        links: dict[str, NodeService] = {}
         for p in spec.parties:
             if p.name in self.links:
                 links[p.name] = self.links[p.name]
@@ -118,92 +128,61 @@ class Coordinator:
 
     # -- the job ---------------------------------------------------------------
     def _run(self, job: CoordJob) -> None:
-        tracker: Tracker | None = None
-        run_id = ""
-        names = job.spec.party_names
-        prepared: dict[str, Prepared] = {}
-
-        def open_run() -> None:
-            # The MLflow run opens once workers are starting, so its set-up
-            # overlaps theirs; a job that never got that far still gets a run.
-            nonlocal tracker, run_id
-            if self.tracker is None or run_id:
-                return
-            tracker = self.tracker()
-            run_id = tracker.start(job.job_id, job.spec)
-            job.result["mlflow"] = {"tracking_uri": tracker.uri, "run_id": run_id}
-            if "fingerprints" in job.result:
-                tracker.log_fingerprints(run_id, {n: p.fingerprint for n, p in prepared.items()})
-
         try:
-            self._set(job, JobState.QUEUED, "prepare", "asking every party to check the job")
-            spec_yaml = job.spec.to_yaml()
-            for name in names:
-                try:
-                    prepared[name] = job.links[name].prepare(job.job_id, spec_yaml)
-                except SafehouseError as e:
-                    raise _Abort(JobState.FAILED, f"party {name!r} refused the job: {e.public}") from None
-            fps = {n: p.fingerprint for n, p in prepared.items()}
-            job.result["fingerprints"] = {n: f.__dict__ for n, f in fps.items()}
-            self._audit(
-                job,
-                "parties_prepared",
-                {"fingerprints": {n: f.sha256 for n, f in fps.items()}},
-                {n: [p.audit_hash] for n, p in prepared.items()},
-            )
-            cluster = [prepared[n].endpoint for n in names]
+            self._prepare(job)
             t0 = time.perf_counter()
-            for name in names:
-                try:
-                    job.parties[name] = job.links[name].start(job.job_id, cluster)
-                except SafehouseError as e:
-                    raise _Abort(JobState.FAILED, f"party {name!r} could not start: {e.public}") from None
-            open_run()
-            self._set(job, JobState.RUNNING, "running", "workers started")
+            self._start(job)
             self._supervise(job)
-            outputs = {n: job.links[n].outputs(job.job_id) for n in names}
-            self._audit(
-                job,
-                "outputs_received",
-                {"artifacts": {n: {a.name: a.sha256 for a in o.artifacts} for n, o in outputs.items()}},
-                {n: [o.audit_hash] for n, o in outputs.items()},
-            )
-            job.result.update(self._summarise(job, outputs, time.perf_counter() - t0))
-            if tracker is not None:
-                tracker.log_outputs(run_id, outputs)
-                tracker.log_metrics(run_id, {"seconds.total": time.perf_counter() - t0})
-                job.result["mlflow"]["models"] = self._register(tracker, run_id, job, outputs)
-                self._audit(
-                    job, "model_registered", {"mlflow_run_id": run_id, "models": job.result["mlflow"]["models"]}
-                )
-            for name in names:
+            outputs = self._collect(job, time.perf_counter() - t0)
+            self._register(job, outputs, time.perf_counter() - t0)
+            for name in job.spec.party_names:
                 job.parties[name] = job.links[name].conclude(job.job_id, JobState.SUCCEEDED, "all parties finished")
-            self._set(job, JobState.SUCCEEDED, "done", "all parties finished")
+            self._set(job, JobState.SUCCEEDED, STAGE_DONE, "all parties finished")
         except _Abort as a:
-            self._abort(job, list(prepared), a.state, a.reason)
+            self._abort(job, a.state, a.reason)
         except Exception as e:
             log.exception("job %s failed in the coordinator", job.job_id)
             reason = e.public if isinstance(e, SafehouseError) else f"coordinator error ({type(e).__name__})"
-            self._abort(job, list(prepared), JobState.FAILED, reason)
+            self._abort(job, JobState.FAILED, reason)
         finally:
+            self._finish(job)
+
+    def _prepare(self, job: CoordJob) -> None:
+        self._set(job, JobState.QUEUED, "prepare", "asking every party to check the job")
+        spec_yaml = job.spec.to_yaml()
+        for name in job.spec.party_names:
             try:
-                open_run()
-            except Exception:
-                log.exception("job %s: could not open its MLflow run", job.job_id)
-            ended = {n: [s.audit_hash] for n, s in job.parties.items() if s.state.terminal and s.audit_hash}
-            end_body = {"state": job.state.value, "reason": job.detail, "mlflow_run_id": run_id}
-            self._audit(job, "job_end", end_body, ended)
-            if tracker is not None and run_id:
-                try:
-                    # Experiment log and audit trail name each other both ways.
-                    for party, hashes in job.node_entries.items():
-                        tracker.client.set_tag(run_id, f"safehouse.audit.{party}", ",".join(hashes))
-                    tracker.client.set_tag(run_id, "safehouse.audit.coordinator", ",".join(job.audit_hashes))
-                    tracker.finish(run_id, job.state.value)
-                except Exception:
-                    log.exception("job %s: could not close its MLflow run", job.job_id)
-            self._persist(job)
-            job.done.set()
+                job.prepared[name] = job.links[name].prepare(job.job_id, spec_yaml)
+            except SafehouseError as e:
+                raise _Abort(JobState.FAILED, f"party {name!r} refused the job: {e.public}") from None
+        fps = {n: p.fingerprint for n, p in job.prepared.items()}
+        job.result["fingerprints"] = {n: f.__dict__ for n, f in fps.items()}
+        self._audit(
+            job,
+            "parties_prepared",
+            {"fingerprints": {n: f.sha256 for n, f in fps.items()}},
+            {n: [p.audit_hash] for n, p in job.prepared.items()},
+        )
+
+    def _start(self, job: CoordJob) -> None:
+        cluster = [job.prepared[n].endpoint for n in job.spec.party_names]
+        for name in job.spec.party_names:
+            try:
+                job.parties[name] = job.links[name].start(job.job_id, cluster)
+            except SafehouseError as e:
+                raise _Abort(JobState.FAILED, f"party {name!r} could not start: {e.public}") from None
+        self._open_run(job)
+        self._set(job, JobState.RUNNING, "running", "workers started")
+
+    def _open_run(self, job: CoordJob) -> None:
+        """Open the MLflow run once workers are starting, so its set-up overlaps theirs."""
+        if self.tracker is None or job.run_id:
+            return
+        job.tracker = self.tracker()
+        job.run_id = job.tracker.start(job.job_id, job.spec)
+        job.result["mlflow"] = {"tracking_uri": job.tracker.uri, "run_id": job.run_id}
+        if job.prepared:
+            job.tracker.log_fingerprints(job.run_id, {n: p.fingerprint for n, p in job.prepared.items()})
 
     def _supervise(self, job: CoordJob) -> None:
         """Poll nodes until all finished; raise _Abort on failure or cancel."""
@@ -224,63 +203,89 @@ class Coordinator:
                 if st.state in (JobState.FAILED, JobState.CANCELLED):
                     raise _Abort(JobState.FAILED, f"party {name!r} failed: {st.detail}")
             statuses = [job.parties[n] for n in names]
-            if all(s.state is JobState.RUNNING and s.stage == "done" for s in statuses):
+            if all(s.state is JobState.RUNNING and s.stage == STAGE_DONE for s in statuses):
                 return
             lead = max(statuses, key=lambda s: s.updated_at)
             self._set(job, JobState.RUNNING, lead.stage, f"[{lead.party}] {lead.detail}", quiet=True)
             job.cancel.wait(self.poll_seconds)
 
-    def _abort(self, job: CoordJob, parties: list[str], state: JobState, reason: str) -> None:
+    def _collect(self, job: CoordJob, seconds: float) -> dict[str, Outputs]:
+        """Fetch what every node releases and build the summary the job type describes."""
+        outputs = {n: job.links[n].outputs(job.job_id) for n in job.spec.party_names}
+        self._audit(
+            job,
+            "outputs_received",
+            {"artifacts": {n: {a.name: a.sha256 for a in o.artifacts} for n, o in outputs.items()}},
+            {n: [o.audit_hash] for n, o in outputs.items()},
+        )
+        label = outputs[job.spec.label_party]
+        job.result.update(registry.get(job.spec.job_type).summary(job.spec, outputs))
+        job.result.update({
+            "psi": {"intersection": int(label.metrics.get("psi_intersection", 0)),
+                    "seconds": max(o.stage_seconds.get("psi", 0.0) for o in outputs.values())},
+            "seconds": round(seconds, 3),
+            "stage_seconds": {p: o.stage_seconds for p, o in outputs.items()},
+            "peak_rss_mb": {p: o.metrics.get("peak_rss_mb", 0.0) for p, o in outputs.items()},
+        })  # fmt: skip
+        return outputs
+
+    def _register(self, job: CoordJob, outputs: Mapping[str, Outputs], seconds: float) -> None:
+        if job.tracker is None:
+            return
+        tracker, run_id = job.tracker, job.run_id
+        tracker.log_outputs(run_id, outputs)
+        tracker.log_metrics(run_id, {"seconds.total": seconds})
+        fps = {n: p.fingerprint for n, p in job.prepared.items()}
+        manifests = registry.get(job.spec.job_type).manifests(job.spec, job.job_id, outputs, fps)
+        registered = {
+            kind: {"name": f"{job.spec.name}-{kind}", "version": tracker.register(run_id, f"{job.spec.name}-{kind}", m)}
+            for kind, m in manifests.items()
+        }
+        job.result["mlflow"]["models"] = registered
+        self._audit(job, "model_registered", {"mlflow_run_id": run_id, "models": registered})
+
+    def _abort(self, job: CoordJob, state: JobState, reason: str) -> None:
         log.warning("job %s ending %s: %s", job.job_id, state.value, reason)
-        for name in parties:
+        for name in job.prepared:
             try:
                 job.parties[name] = job.links[name].conclude(job.job_id, state, reason)
             except SafehouseError as e:
                 log.warning("job %s: could not conclude at %s: %s", job.job_id, name, e)
         self._set(job, state, job.stage, reason)
 
-    def _summarise(self, job: CoordJob, outputs: Mapping[str, Outputs], seconds: float) -> dict[str, Any]:
-        label = outputs[job.spec.label_party]
-        models = {}
-        for kind in job.spec.models:
-            if f"{kind}_auc" in label.metrics:
-                models[kind] = {"auc": label.metrics[f"{kind}_auc"], "ks": label.metrics[f"{kind}_ks"]}
-        psi_seconds = max(o.stage_seconds.get("psi", 0.0) for o in outputs.values())
-        return {
-            "psi": {"intersection": int(label.metrics["psi_intersection"]), "seconds": psi_seconds},
-            "models": models,
-            "seconds": round(seconds, 3),
-            "stage_seconds": {p: o.stage_seconds for p, o in outputs.items()},
-            "test_rows": int(label.metrics.get("test_rows", 0)),
-            "peak_rss_mb": {p: o.metrics.get("peak_rss_mb", 0.0) for p, o in outputs.items()},
-        }
-
-    def _register(self, tracker: Tracker, run_id: str, job: CoordJob, outputs: Mapping[str, Outputs]) -> dict[str, Any]:
-        out = {}
-        for kind in ("sgb", "sslr"):
-            if getattr(job.spec, kind) is None:
-                continue
-            manifest = {
-                "model": kind,
-                "job_id": job.job_id,
-                "spec_sha256": job.spec.sha256,
-                "label_party": job.spec.label_party,
-                "key": job.spec.key,
-                "parties": {
-                    p.name: {
-                        "part_sha256": outputs[p.name].model_parts.get(kind, ""),
-                        "location": f"party-local: models/{job.job_id}/{kind}",
-                        "features": list(p.features),
-                        "dataset_sha256": job.result["fingerprints"][p.name]["sha256"],
-                    }
-                    for p in job.spec.parties
-                },
-            }
-            name = f"{job.spec.name}-{kind}"
-            out[kind] = {"name": name, "version": tracker.register(run_id, name, manifest)}
-        return out
+    def _finish(self, job: CoordJob) -> None:
+        """Audit the end, and close the MLflow run (a job that never started still gets one)."""
+        try:
+            self._open_run(job)
+        except Exception:
+            log.exception("job %s: could not open its MLflow run", job.job_id)
+        ended = {n: [s.audit_hash] for n, s in job.parties.items() if s.state.terminal and s.audit_hash}
+        self._audit(job, "job_end", {"state": job.state.value, "reason": job.detail, "mlflow_run_id": job.run_id},
+                    ended)  # fmt: skip
+        if job.tracker is not None and job.run_id:
+            try:
+                # Experiment log and audit trail name each other both ways.
+                for party, hashes in job.node_entries.items():
+                    job.tracker.client.set_tag(job.run_id, f"safehouse.audit.{party}", ",".join(hashes))
+                job.tracker.client.set_tag(job.run_id, "safehouse.audit.coordinator", ",".join(job.audit_hashes))
+                job.tracker.finish(job.run_id, job.state.value)
+            except Exception:
+                log.exception("job %s: could not close its MLflow run", job.job_id)
+        self._persist(job)
+        job.done.set()
 
     # -- bookkeeping -----------------------------------------------------------
+    def _load(self) -> None:
+        """Read the store back: finished jobs answer again; unfinished ones end failed."""
+        for rec in self.store.load_all():
+            spec = registry.loads_spec(rec.spec_yaml, f"job {rec.job_id} spec")
+            job = CoordJob(rec.job_id, spec, {}, rec.state, rec.stage, rec.detail, result=dict(rec.result),
+                           submitted_at=rec.submitted_at)  # fmt: skip
+            job.done.set()
+            self.jobs[rec.job_id] = job
+            if not rec.state.terminal:
+                self._set(job, JobState.FAILED, rec.stage, "coordinator restarted while the job ran")
+
     def _audit(
         self, job: CoordJob, kind: str, body: dict[str, Any], node_entries: dict[str, list[str]] | None = None
     ) -> str:
@@ -313,19 +318,6 @@ class Coordinator:
         return JobStatus(job.job_id, job.state, job.stage, job.detail, parties, result)
 
     def _persist(self, job: CoordJob) -> None:
-        doc = {
-            "job_id": job.job_id,
-            "state": job.state.value,
-            "stage": job.stage,
-            "detail": job.detail,
-            "spec": job.spec.to_dict(),
-            "result": job.result,
-            "parties": {n: {"state": s.state.value, "detail": s.detail} for n, s in job.parties.items()},
-        }
-        write_atomic(self.state_dir / "jobs" / f"{job.job_id}.json", json.dumps(doc, indent=1, default=str))
-
-
-class _Abort(Exception):
-    def __init__(self, state: JobState, reason: str) -> None:
-        super().__init__(reason)
-        self.state, self.reason = state, reason
+        parties = {n: {"state": s.state.value, "detail": s.detail} for n, s in job.parties.items()}
+        self.store.save(CoordRecord(job.job_id, job.spec.to_yaml(), job.state, job.stage, job.detail, parties,
+                                    job.result, job.submitted_at))  # fmt: skip

@@ -6,14 +6,15 @@ import logging
 import threading
 from pathlib import Path
 
-from enclave import audit
-from enclave.config import Home
-from enclave.tracking import Tracker
+from enclave.controls import audit
+from enclave.home import Home
 from parties.coordinator.jobs import Coordinator
-from parties.coordinator.links import GrpcNodeLink
-from parties.coordinator.service import CoordinatorServicer
-from parties.rpc import run_until_signalled
-from protocols import control_pb2_grpc as pb_grpc
+from parties.coordinator.store import file_store
+from parties.tracking import Tracker
+from parties.transport import control_pb2_grpc as pb_grpc
+from parties.transport.grpc_links import GrpcNodeLink
+from parties.transport.rpc import run_until_signalled
+from parties.transport.servicers import CoordinatorServicer
 
 log = logging.getLogger("safehouse.coordinator")
 
@@ -43,7 +44,9 @@ def run(home: Home, nodes: dict[str, str], host: str, port: int, port_file: Path
     links = {party: GrpcNodeLink(party, addr) for party, addr in nodes.items()}
     tracker = SharedTracker(home)
     threading.Thread(target=tracker.warm, name="mlflow-warm", daemon=True).start()
-    coordinator = Coordinator(home.coordinator, links, tracker, audit.coordinator_log(home), link_factory=GrpcNodeLink)
+    coordinator = Coordinator(
+        file_store(home.coordinator / "jobs"), links, tracker, audit.coordinator_log(home), link_factory=GrpcNodeLink
+    )
     return run_until_signalled(
         f"coordinator (nodes {nodes}, tracking {home.tracking_uri})",
         lambda s: pb_grpc.add_CoordinatorServicer_to_server(CoordinatorServicer(coordinator), s),

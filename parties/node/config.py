@@ -7,9 +7,9 @@ from pathlib import Path
 
 import yaml
 
-from enclave.config import Home, PartyHome, check_name
-from enclave.errors import SpecError
-from models.registry import PROGRAMS
+from enclave.home import Home, PartyHome, check_name
+from models import registry
+from protocols.errors import SpecError
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,7 @@ class NodeConfig:
     home: Home
     # Host other parties' workers use to reach this party's worker links.
     advertise_host: str = "127.0.0.1"
-    job_types: tuple[str, ...] = ("joint_train",)
+    job_types: tuple[str, ...] = ()
 
     @property
     def party_home(self) -> PartyHome:
@@ -37,11 +37,12 @@ class NodeConfig:
         unknown = sorted(set(raw) - {"advertise_host", "job_types"})
         if unknown:
             raise SpecError(f"{path}: unknown field(s) {unknown}")
-        job_types = raw.get("job_types", ["joint_train"])
+        # Every installed job type unless the node's config narrows them.
+        job_types = raw.get("job_types", registry.names())
         if not isinstance(job_types, list) or not all(isinstance(j, str) for j in job_types):
             raise SpecError(f"{path}: job_types: expected a list of names")
-        missing = [j for j in job_types if j not in PROGRAMS]
+        missing = [j for j in job_types if j not in registry.JOB_TYPES]
         if missing:
-            raise SpecError(f"{path}: job_types: {missing} are not installed in this build ({sorted(PROGRAMS)})")
+            raise SpecError(f"{path}: job_types: {missing} are not installed in this build ({registry.names()})")
         host = advertise_host or str(raw.get("advertise_host", "127.0.0.1"))
         return NodeConfig(party=party, home=home, advertise_host=host, job_types=tuple(job_types))

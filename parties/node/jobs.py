@@ -3,7 +3,8 @@
 States move QUEUED -> RUNNING -> SUCCEEDED | FAILED | CANCELLED. A node sets
 FAILED itself when its worker fails; SUCCEEDED, and FAILED or CANCELLED
 caused elsewhere, come from the coordinator's ``conclude``, so every side ends
-in the same state. Leaving a terminal state is impossible.
+in the same state. Leaving a terminal state is impossible. Every change is
+written to the node's store, which is read back when the node starts.
 """
 
 from __future__ import annotations
@@ -12,98 +13,78 @@ import json
 import logging
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from enclave import audit, consent, gate, jobspec, policy
-from enclave import schema as sch
-from enclave.errors import NotFoundError, RefusedError, SafehouseError, SpecError
-from enclave.procs import free_ports, kill_group, write_atomic
+from enclave.controls import audit, consent, gate, policy
+from enclave.data import schema as sch
+from enclave.files import write_atomic
+from enclave.jobspec import JobSpec
+from models import psi, registry
+from models.jobtype import ProgramResult
+from models.local import CONSENT_FILE
+from parties.node import workers
+from parties.node.checks import check_job, valid_job_id
 from parties.node.config import NodeConfig
+from parties.node.store import NodeRecord, NodeStore, file_store
+from parties.procs import free_ports, kill_group
 from protocols import constants as C
 from protocols.constants import JobState
+from protocols.errors import NotFoundError, RefusedError, SafehouseError, SpecError
 from protocols.messages import Artifact, Endpoint, Outputs, PartyStatus, Prepared
 
 log = logging.getLogger("safehouse.node")
-_JOB_ID_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
-CONSENT_FILE = "consent.json"
 
 
 @dataclass
 class NodeJob:
-    job_id: str
-    spec: jobspec.JobSpec
-    dataset_dir: Path
-    schema: sch.Schema  # as read when the job was checked
+    """One job at this node: its persisted record plus what only lives in this process."""
+
+    record: NodeRecord
+    spec: JobSpec
     job_dir: Path
-    endpoint: Endpoint
-    status: PartyStatus
-    outputs_allowed: tuple[str, ...] = ()
-    min_cell_size: int = 10
+    dataset_dir: Path | None = None
+    schema: sch.Schema | None = None  # as read when the job was checked
     proc: subprocess.Popen[bytes] | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    @property
+    def state(self) -> JobState:
+        return self.record.state
+
+    def status(self, party: str) -> PartyStatus:
+        r = self.record
+        return PartyStatus(party, r.job_id, r.state, r.stage, r.detail, r.worker_pid, r.updated_at, r.audit_hash)
+
 
 class JobManager:
-    def __init__(self, config: NodeConfig) -> None:
+    def __init__(self, config: NodeConfig, store: NodeStore | None = None) -> None:
         self.config = config
+        self.store = store or file_store(config.party_home.jobs_dir)
         self.jobs: dict[str, NodeJob] = {}
         self.lock = threading.Lock()
         self.audit = audit.party_log(config.home, config.party)
-
-    # -- checks ----------------------------------------------------------------
-    def _check(self, spec: jobspec.JobSpec) -> tuple[Path, sch.Schema]:
-        party = self.config.party
-        if spec.job_type not in self.config.job_types:
-            raise RefusedError(f"party {party!r} has not installed job type {spec.job_type!r}")
-        if party not in spec.party_names:
-            raise RefusedError(f"party {party!r} is not a party of this job")
-        me = spec.party(party)
-        ds_dir = self.config.party_home.dataset_dir(me.dataset)
-        if not (ds_dir / sch.SCHEMA_FILE).is_file():
-            raise RefusedError(f"party {party!r} holds no dataset {me.dataset!r}")
-        schema = sch.read_schema(ds_dir)
-        if spec.key != schema.key:
-            raise RefusedError(f"dataset {me.dataset!r} of {party!r} is keyed by {schema.key!r}, not {spec.key!r}")
-        unknown = [c for c in me.features if c not in schema.by_name]
-        if unknown:
-            raise RefusedError(f"dataset {me.dataset!r} of {party!r} has no column(s) {unknown}")
-        not_features = [c for c in me.features if schema.by_name[c].role != "feature"]
-        if not_features:
-            raise RefusedError(f"column(s) {not_features} of {me.dataset!r} are not declared as features")
-        if spec.label_party == party and (
-            spec.label not in schema.by_name or schema.by_name[spec.label].role != "label"
-        ):
-            raise RefusedError(f"dataset {me.dataset!r} of {party!r} has no label column {spec.label!r}")
-        return ds_dir, schema
+        self._load()
 
     # -- control plane ---------------------------------------------------------
     def prepare(self, job_id: str, spec_yaml: str) -> Prepared:
-        if not job_id or not set(job_id) <= _JOB_ID_CHARS or len(job_id) > 64:
+        if not valid_job_id(job_id):
             raise SpecError(f"job id {job_id!r} is invalid")
-        spec = jobspec.loads(spec_yaml, f"job {job_id} spec")
+        spec = registry.loads_spec(spec_yaml, f"job {job_id} spec")
         with self.lock:
             if job_id in self.jobs:
                 raise RefusedError(f"job {job_id} is already known here")
         party = self.config.party
         me = spec.party(party) if party in spec.party_names else None
-        self.audit.append(
-            "job_request",
-            job_id,
-            {
-                "spec_sha256": spec.sha256,
-                "job_type": spec.job_type,
-                "purpose": spec.purpose,
-                "partners": [p for p in spec.party_names if p != party],
-                "dataset": me.dataset if me else None,
-                "columns": list(me.features) if me else [],
-            },
-        )
+        self.audit.append("job_request", job_id, {
+            "spec_sha256": spec.sha256, "job_type": spec.job_type, "purpose": spec.purpose,
+            "partners": [p for p in spec.party_names if p != party],
+            "dataset": me.dataset if me else None, "columns": list(me.features) if me else [],
+        })  # fmt: skip
         try:
-            ds_dir, schema = self._check(spec)
+            checked = check_job(self.config, spec)
             pol = policy.load(self.config.party_home.root, party)
             decision = pol.decide(spec)
             if not decision.allowed:
@@ -112,121 +93,78 @@ class JobManager:
             self.audit.append("policy_decision", job_id, {"allowed": False, "reason": e.public})
             raise
         self.audit.append("policy_decision", job_id, {"allowed": True, "outputs": list(decision.outputs)})
-        fp = sch.fingerprint(ds_dir)
+        fp = sch.fingerprint(checked.dataset_dir)
         audit_hash = self.audit.append("dataset_fingerprint", job_id, dict(fp.__dict__))
         link_port, spu_port = free_ports(2)
         endpoint = Endpoint(party, self.config.advertise_host, link_port, spu_port)
         job_dir = self.config.party_home.job_dir(job_id)
         job_dir.mkdir(parents=True, exist_ok=False)
-        status = PartyStatus(party, job_id, JobState.QUEUED, "", "accepted", 0, time.time(), audit_hash)
-        job = NodeJob(job_id, spec, ds_dir, schema, job_dir, endpoint, status, decision.outputs, pol.min_cell_size)
+        record = NodeRecord(job_id, spec_yaml, JobState.QUEUED, "", "accepted", time.time(), audit_hash, 0, endpoint,
+                            decision.outputs, pol.min_cell_size)  # fmt: skip
+        job = NodeJob(record, spec, job_dir, checked.dataset_dir, checked.schema)
         with self.lock:
             self.jobs[job_id] = job
-        self._persist(job)
+        self.store.save(record)
         log.info("job %s accepted: %s over %s", job_id, spec.job_type, spec.party(party).dataset)
         return Prepared(endpoint, fp, audit_hash)
-
-    def _consent(self, job: NodeJob) -> None:
-        """Write this job's authorised-firm list for the worker; log the summary.
-
-        The book is read now, at job start, so a revocation applies from the
-        next job. The label owner's own data needs no firm authorisation here.
-        """
-        spec, party = job.spec, self.config.party
-        if spec.label_party == party:
-            return
-        gated = consent.gated_columns(job.schema, spec.party(party).features)
-        if not gated:
-            return
-        book = consent.ConsentBook.load(self.config.party_home.root, self.config.home.root / "trust")
-        allowed = book.authorised(spec.label_party, spec.purpose)
-        write_atomic(job.job_dir / CONSENT_FILE, json.dumps({"columns": gated, "authorised": sorted(allowed)}))
-        self.audit.append(
-            "consent_applied",
-            job.job_id,
-            {
-                "book_sha256": book.sha256,
-                "grantee": spec.label_party,
-                "purpose": spec.purpose,
-                "columns": gated,
-                "authorised_firms": len(allowed),
-            },
-        )
 
     def start(self, job_id: str, cluster: list[Endpoint]) -> PartyStatus:
         job = self._job(job_id)
         with job.lock:
-            if job.status.state is not JobState.QUEUED:
-                raise RefusedError(f"job {job_id} is {job.status.state.value}, not queued")
+            if job.state is not JobState.QUEUED or job.record.endpoint is None or job.dataset_dir is None:
+                raise RefusedError(f"job {job_id} is {job.state.value}, not queued")
             parties = sorted(e.party for e in cluster)
             if parties != sorted(job.spec.party_names):
                 raise SpecError(f"cluster parties {parties} do not match the job's {sorted(job.spec.party_names)}")
             mine = next(e for e in cluster if e.party == self.config.party)
-            if (mine.link_port, mine.spu_port) != (job.endpoint.link_port, job.endpoint.spu_port):
+            if (mine.link_port, mine.spu_port) != (job.record.endpoint.link_port, job.record.endpoint.spu_port):
                 raise SpecError("cluster gives this party other ports than it reserved")
-            cfg = {
-                "job_id": job_id,
-                "party": self.config.party,
-                "spec_yaml": job.spec.to_yaml(),
-                "cluster": [e.__dict__ for e in cluster],
-                "dataset_dir": str(job.dataset_dir),
-                "model_dir": str(self.config.party_home.model_dir(job_id)),
-            }
-            write_atomic(job.job_dir / C.WORKER_CONFIG, json.dumps(cfg, indent=1))
             self._consent(job)
             self.audit.append(
                 "job_start", job_id, {"cluster": {e.party: f"{e.host}:{e.link_port},{e.spu_port}" for e in cluster}}
             )
-            logf = (job.job_dir / C.WORKER_LOG).open("wb")
-            job.proc = subprocess.Popen(
-                [sys.executable, "-m", "parties.worker", str(job.job_dir)],
-                stdout=logf,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # its own group: killed as a whole
-                cwd=str(job.job_dir),
-            )
-            logf.close()
-            self._set(job, JobState.RUNNING, C.STAGE_INIT, "worker started", job.proc.pid)
+            job.proc = workers.launch(job.job_dir, {
+                "job_id": job_id, "party": self.config.party, "spec_yaml": job.spec.to_yaml(),
+                "cluster": [e.__dict__ for e in cluster], "dataset_dir": str(job.dataset_dir),
+                "model_dir": str(self.config.party_home.model_dir(job_id)),
+            })  # fmt: skip
+            self._update(job, state=JobState.RUNNING, stage=C.STAGE_INIT, detail="worker started",
+                         worker_pid=job.proc.pid)  # fmt: skip
         threading.Thread(target=self._watch, args=(job,), name=f"watch-{job_id}", daemon=True).start()
-        return job.status
+        return job.status(self.config.party)
 
     def status(self, job_id: str) -> PartyStatus:
         job = self._job(job_id)
         with job.lock:
-            if job.status.state is JobState.RUNNING:
-                stage, detail = self._progress(job)
-                if stage and (stage, detail) != (job.status.stage, job.status.detail):
-                    job.status = replace(job.status, stage=stage, detail=detail, updated_at=time.time())
-            return job.status
+            if job.state is JobState.RUNNING and job.proc is not None and job.proc.poll() is None:
+                stage, detail = workers.progress(job.job_dir)
+                if stage and (stage, detail) != (job.record.stage, job.record.detail):
+                    # Progress is not persisted: it changes often and a restart forgets it anyway.
+                    job.record = replace(job.record, stage=stage, detail=detail, updated_at=time.time())
+            return job.status(self.config.party)
 
     def outputs(self, job_id: str) -> Outputs:
         job = self._job(job_id)
         result_file = job.job_dir / C.WORKER_RESULT
         if not result_file.is_file():
-            raise RefusedError(f"job {job_id} has no outputs here (state {job.status.state.value})")
-        result = json.loads(result_file.read_text())
-        g = gate.release(job.spec.job_type, job.outputs_allowed, job.min_cell_size, result, job.job_dir / "outputs")
+            raise RefusedError(f"job {job_id} has no outputs here (state {job.state.value})")
+        result = ProgramResult.from_json(result_file.read_text())
+        declared = registry.get(job.spec.job_type).outputs
+        g = gate.release(declared, job.record.outputs_allowed, job.record.min_cell_size, result.metrics,
+                         result.artifacts, result.model_parts, job.job_dir / C.OUTPUTS_DIR)  # fmt: skip
         for note in g.notes:
             log.warning("job %s: output withheld: %s", job_id, note)
-        audit_hash = self.audit.append(
-            "output_release",
-            job_id,
-            {
-                "released": {a.name: a.sha256 for a in g.artifacts},
-                "metrics": sorted(g.metrics),
-                "model_parts": g.model_parts,
-                "withheld": list(g.withheld),
-                "suppressed_cells": g.suppressed_cells,
-                "withheld_firms": int(result.get("consent", {}).get("withheld_firms", 0)),
-            },
-        )
+        audit_hash = self.audit.append("output_release", job_id, {
+            "released": {a.name: a.sha256 for a in g.artifacts}, "metrics": sorted(g.metrics),
+            "model_parts": g.model_parts, "withheld": list(g.withheld), "suppressed_cells": g.suppressed_cells,
+            "withheld_firms": result.withheld_firms,
+        })  # fmt: skip
         return Outputs(
             party=self.config.party,
             metrics=g.metrics,
             artifacts=tuple(Artifact(a.name, a.media_type, a.data, a.sha256) for a in g.artifacts),
             model_parts=g.model_parts,
-            stage_seconds={k: float(v) for k, v in result.get("stage_seconds", {}).items()},
+            stage_seconds=dict(result.stage_seconds),
             audit_hash=audit_hash,
         )
 
@@ -235,14 +173,14 @@ class JobManager:
             raise SpecError(f"conclude needs a terminal state, got {state.value}")
         job = self._job(job_id)
         with job.lock:
-            if job.status.state.terminal:
-                return job.status  # idempotent: the first terminal state stands
+            if job.state.terminal:
+                return job.status(self.config.party)  # idempotent: the first terminal state stands
             if state is JobState.SUCCEEDED and not (job.job_dir / C.WORKER_RESULT).is_file():
                 raise RefusedError(f"job {job_id} cannot succeed here: the worker has not finished")
             self._stop_worker(job)
-            self._set(job, state, C.STAGE_DONE if state is JobState.SUCCEEDED else job.status.stage, reason, 0)
+            self._end(job, state, C.STAGE_DONE if state is JobState.SUCCEEDED else job.record.stage, reason)
         self._cleanup(job, state)
-        return job.status
+        return job.status(self.config.party)
 
     def shutdown(self) -> None:
         """Stop every worker: a node never leaves one behind."""
@@ -250,58 +188,57 @@ class JobManager:
             jobs = list(self.jobs.values())
         for job in jobs:
             with job.lock:
-                if not job.status.state.terminal:
+                if not job.state.terminal:
                     self._stop_worker(job)
-                    self._set(job, JobState.FAILED, job.status.stage, "node shut down", 0)
+                    self._end(job, JobState.FAILED, job.record.stage, "node shut down")
+            if job.state is JobState.FAILED:
+                self._cleanup(job, JobState.FAILED)
 
     # -- internals -------------------------------------------------------------
+    def _load(self) -> None:
+        """Read the store back: finished jobs answer again; unfinished ones failed with this node."""
+        for record in self.store.load_all():
+            spec = registry.loads_spec(record.spec_yaml, f"job {record.job_id} spec")
+            job = NodeJob(record, spec, self.config.party_home.job_dir(record.job_id))
+            self.jobs[record.job_id] = job
+            if not record.state.terminal:
+                self._end(job, JobState.FAILED, record.stage, "node restarted while the job ran")
+                self._cleanup(job, JobState.FAILED)
+
+    def _consent(self, job: NodeJob) -> None:
+        """Write this job's authorised-firm list for the worker; log the summary.
+
+        The book is read now, at job start, so a revocation applies from the
+        next job. The label owner's own data needs no firm authorisation here.
+        """
+        spec, party = job.spec, self.config.party
+        if spec.label_party == party or job.schema is None:
+            return
+        gated = consent.gated_columns(job.schema, spec.party(party).features)
+        if not gated:
+            return
+        book = consent.ConsentBook.load(self.config.party_home.root, self.config.home.trust_dir)
+        allowed = book.authorised(spec.label_party, spec.purpose)
+        write_atomic(job.job_dir / CONSENT_FILE, json.dumps({"columns": gated, "authorised": sorted(allowed)}))
+        self.audit.append("consent_applied", job.record.job_id, {
+            "book_sha256": book.sha256, "grantee": spec.label_party, "purpose": spec.purpose, "columns": gated,
+            "authorised_firms": len(allowed),
+        })  # fmt: skip
+
     def _job(self, job_id: str) -> NodeJob:
         with self.lock:
             if job_id not in self.jobs:
                 raise NotFoundError(f"no job {job_id!r} at party {self.config.party!r}")
             return self.jobs[job_id]
 
-    def _set(self, job: NodeJob, state: JobState, stage: str, detail: str, pid: int) -> None:
-        audit_hash = job.status.audit_hash
-        if state.terminal:
-            audit_hash = self.audit.append("job_end", job.job_id, {"state": state.value, "reason": detail})
-        job.status = PartyStatus(self.config.party, job.job_id, state, stage, detail, pid, time.time(), audit_hash)
-        self._persist(job)
-        log.info("job %s -> %s (%s) %s", job.job_id, state.value, stage, detail)
+    def _update(self, job: NodeJob, **changes: object) -> None:
+        job.record = replace(job.record, updated_at=time.time(), **changes)  # type: ignore[arg-type]
+        self.store.save(job.record)
 
-    def _persist(self, job: NodeJob) -> None:
-        s = job.status
-        write_atomic(
-            job.job_dir / "state.json",
-            json.dumps(
-                {
-                    "job_id": s.job_id,
-                    "state": s.state.value,
-                    "stage": s.stage,
-                    "detail": s.detail,
-                    "updated_at": s.updated_at,
-                }
-            ),
-        )
-
-    @staticmethod
-    def _progress(job: NodeJob) -> tuple[str, str]:
-        events = job.job_dir / C.WORKER_EVENTS
-        if not events.is_file():
-            return "", ""
-        last = ""
-        with events.open("rb") as f:
-            try:
-                f.seek(-4096, 2)
-            except OSError:
-                f.seek(0)
-            lines = f.read().decode("utf-8", "replace").strip().splitlines()
-            last = lines[-1] if lines else ""
-        try:
-            ev = json.loads(last)
-            return str(ev["stage"]), str(ev["detail"])
-        except (ValueError, KeyError):
-            return "", ""
+    def _end(self, job: NodeJob, state: JobState, stage: str, detail: str) -> None:
+        audit_hash = self.audit.append("job_end", job.record.job_id, {"state": state.value, "reason": detail})
+        self._update(job, state=state, stage=stage, detail=detail, worker_pid=0, audit_hash=audit_hash)
+        log.info("job %s -> %s (%s) %s", job.record.job_id, state.value, stage, detail)
 
     def _watch(self, job: NodeJob) -> None:
         proc = job.proc
@@ -309,29 +246,14 @@ class JobManager:
             return
         rc = proc.wait()
         with job.lock:
-            if job.status.state.terminal:
+            if job.state.terminal:
                 return
             if rc == 0 and (job.job_dir / C.WORKER_RESULT).is_file():
                 # Finished here; SUCCEEDED waits for the coordinator's word.
-                job.status = replace(
-                    job.status, stage=C.STAGE_DONE, detail="worker finished", worker_pid=0, updated_at=time.time()
-                )
-                self._persist(job)
+                self._update(job, stage=C.STAGE_DONE, detail="worker finished", worker_pid=0)
                 return
-            reason = self._failure_reason(job, rc)
-            self._set(job, JobState.FAILED, job.status.stage, reason, 0)
+            self._end(job, JobState.FAILED, job.record.stage, workers.failure_reason(job.job_dir, rc))
         self._cleanup(job, JobState.FAILED)
-
-    @staticmethod
-    def _failure_reason(job: NodeJob, rc: int) -> str:
-        err = job.job_dir / C.WORKER_ERROR
-        if err.is_file():
-            try:
-                return f"worker failed: {json.loads(err.read_text())['public']}"
-            except (ValueError, KeyError):
-                pass
-        how = f"signal {-rc}" if rc < 0 else f"code {rc}"
-        return f"worker exited with {how}"
 
     @staticmethod
     def _stop_worker(job: NodeJob) -> None:
@@ -339,9 +261,9 @@ class JobManager:
             kill_group(job.proc)
 
     def _cleanup(self, job: NodeJob, state: JobState) -> None:
-        # PSI files hold keys: remove them whatever the outcome. Failed jobs
-        # drop partial model parts so nothing half-written is mistaken for a model.
-        for name in ("psi_in.csv", "psi_out.csv", CONSENT_FILE):
+        # Key files and the authorised-firm list go whatever the outcome. Failed
+        # jobs drop partial model parts so nothing half-written is taken for a model.
+        for name in (*psi.KEY_FILES, CONSENT_FILE):
             (job.job_dir / name).unlink(missing_ok=True)
         if state is not JobState.SUCCEEDED:
-            shutil.rmtree(self.config.party_home.model_dir(job.job_id), ignore_errors=True)
+            shutil.rmtree(self.config.party_home.model_dir(job.record.job_id), ignore_errors=True)

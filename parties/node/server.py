@@ -6,9 +6,9 @@ from pathlib import Path
 
 from parties.node.config import NodeConfig
 from parties.node.jobs import JobManager
-from parties.node.service import NodeServicer
-from parties.rpc import run_until_signalled
-from protocols import control_pb2_grpc as pb_grpc
+from parties.transport import control_pb2_grpc as pb_grpc
+from parties.transport.rpc import run_until_signalled
+from parties.transport.servicers import NodeServicer
 
 
 def run(config: NodeConfig, host: str, port: int, port_file: Path | None) -> int:

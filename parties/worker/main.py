@@ -11,15 +11,16 @@ import signal
 import sys
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from enclave import jobspec
-from enclave.errors import SafehouseError
-from enclave.procs import write_json
+from enclave.files import write_atomic, write_json
 from models import registry
-from models.joint_train import Context
+from models.jobtype import JobContext
+from parties.worker import devices
 from protocols import constants as C
+from protocols.errors import SafehouseError
 from protocols.messages import Endpoint
 
 
@@ -51,62 +52,23 @@ def _quiet_partition_teardown() -> None:
         pass
 
 
-def init_secretflow(job_id: str, party: str, cluster: list[Endpoint], spec: jobspec.JobSpec) -> dict[str, Any]:
-    import secretflow as sf
-    import spu as spulib
-
-    parties = {
-        e.party: {"address": f"{e.host}:{e.link_port}", "listen_addr": f"0.0.0.0:{e.link_port}"} for e in cluster
-    }
-    sf.init(
-        address="local",
-        cluster_config={"parties": parties, "self_party": party},
-        ray_mode=False,
-        cross_silo_comm_backend="brpc_link",
-        cross_silo_comm_options={
-            "exit_on_sending_failure": True,
-            "connect_retry_times": 120,
-            "connect_retry_interval_ms": 500,
-            "recv_timeout_ms": 30 * 60 * 1000,
-        },
-        job_name=job_id,
-        logging_level="warning",
-    )
-    devices: dict[str, Any] = {}
-    devices["spu"] = sf.SPU(
-        {
-            "nodes": [
-                {"party": e.party, "address": f"{e.host}:{e.spu_port}", "listen_addr": f"0.0.0.0:{e.spu_port}"}
-                for e in cluster
-            ],
-            "runtime_config": {"protocol": spulib.spu_pb2.SEMI2K, "field": spulib.spu_pb2.FM128},
-        },
-        link_desc={"connect_retry_times": 120, "connect_retry_interval_ms": 500, "recv_timeout_ms": 30 * 60 * 1000},
-    )
-    if spec.sgb is not None:
-        evaluators = [{"party": p} for p in spec.party_names if p != spec.label_party]
-        devices["heu"] = sf.HEU(
-            {
-                "sk_keeper": {"party": spec.label_party},
-                "evaluators": evaluators,
-                "mode": "PHEU",
-                "he_parameters": {"schema": spec.sgb.he, "key_pair": {"generate": {"bit_size": spec.sgb.key_bits}}},
-            },
-            spulib.spu_pb2.FM128,
-        )
-    return devices
-
-
-def _shutdown_within(seconds: float) -> None:
-    import threading
-
-    import secretflow as sf
-
-    timer = threading.Timer(seconds, lambda: os._exit(3))
-    timer.daemon = True
-    timer.start()
-    sf.shutdown()
-    timer.cancel()
+def _run(job_dir: Path, cfg: dict[str, Any], emit: Events) -> None:
+    spec = registry.loads_spec(cfg["spec_yaml"], "job spec")
+    job_type = registry.get(spec.job_type)
+    cluster = [Endpoint(**e) for e in cfg["cluster"]]
+    program = registry.program(spec.job_type)
+    emit(C.STAGE_INIT, "joining the other parties")
+    devs = devices.init(cfg["job_id"], cfg["party"], cluster, spec, job_type.devices(spec))
+    ctx = JobContext(cfg["job_id"], cfg["party"], spec, Path(cfg["dataset_dir"]), job_dir, Path(cfg["model_dir"]), emit)
+    result = program(ctx, devs)
+    # ru_maxrss is in KiB on Linux: this worker's peak memory for the job.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result = replace(result, metrics={**result.metrics, "peak_rss_mb": peak})
+    # Flush every pending message to the peers before leaving: a party that
+    # exits early strands the others waiting for its last sends.
+    devices.shutdown_within(120.0)
+    write_atomic(job_dir / C.WORKER_RESULT, result.to_json())
+    emit(C.STAGE_DONE, "finished")
 
 
 def main(argv: list[str]) -> int:
@@ -121,35 +83,13 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: os._exit(143))
     _quiet_partition_teardown()
     try:
-        spec = jobspec.loads(cfg["spec_yaml"], "job spec")
-        cluster = [Endpoint(**e) for e in cfg["cluster"]]
-        program = registry.program(spec.job_type)
-        emit(C.STAGE_INIT, "joining the other parties")
-        devices = init_secretflow(cfg["job_id"], cfg["party"], cluster, spec)
-        ctx = Context(
-            job_id=cfg["job_id"],
-            party=cfg["party"],
-            spec=spec,
-            dataset_dir=Path(cfg["dataset_dir"]),
-            job_dir=job_dir,
-            model_dir=Path(cfg["model_dir"]),
-            emit=emit,
-        )
-        result = program(ctx, devices)
-        # ru_maxrss is in KiB on Linux: this worker's peak memory for the job.
-        result.setdefault("metrics", {})["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        # Flush every pending message to the peers before leaving: a party
-        # that exits early strands the others waiting for its last sends.
-        _shutdown_within(120.0)
-        write_json(job_dir / C.WORKER_RESULT, result)
-        emit(C.STAGE_DONE, "finished")
+        _run(job_dir, cfg, emit)
     except BaseException as e:
         traceback.print_exc()
         # Only this party's own error text leaves the worker, and only the
         # public part of it for our own errors; library errors are summarised.
         public = e.public if isinstance(e, SafehouseError) else f"{type(e).__name__} in worker"
-        local = f"{type(e).__name__}: {e}"
-        write_json(job_dir / C.WORKER_ERROR, {"public": public, "local": local})
+        write_json(job_dir / C.WORKER_ERROR, {"public": public, "local": f"{type(e).__name__}: {e}"})
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(1)

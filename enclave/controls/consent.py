@@ -1,0 +1,181 @@
+"""Firm authorisations (企业授权) for columns pulled by interface call (接口调用).
+
+An authorisation lets one grantee (a bank) use one firm's authorisation-required
+columns for one purpose until it expires. Records are signed with Ed25519 by
+the platform's consent service and kept in the data owner's domain; a signed
+revocation withdraws one from its time on. A job reads the book once, at its
+start, so a revocation applies from the next job. Firms without a valid
+authorisation have those columns treated as missing before any computation.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from enclave.controls import keys
+from enclave.data import uscc
+from enclave.data.schema import Schema
+from protocols.errors import DataError
+
+CONSENT_DIR = "consent"
+GRANTS = "authorisations.jsonl"
+REVOCATIONS = "revocations.jsonl"
+SIGNER = "consent"
+
+
+@dataclass(frozen=True)
+class Authorisation:
+    id: str
+    uscc: str
+    grantee: str
+    purpose: str
+    issued: str  # ISO timestamps, UTC
+    expires: str
+
+
+@dataclass(frozen=True)
+class Revocation:
+    id: str  # the authorisation revoked
+    revoked: str
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _signed(record: Mapping[str, Any], signer: keys.Signer) -> str:
+    body = json.dumps(dict(record), sort_keys=True, ensure_ascii=False)
+    sig = signer.sign(body.encode())
+    return json.dumps({"record": dict(record), "key_id": signer.key_id, "sig": sig}, sort_keys=True) + "\n"
+
+
+def consent_signer(party_root: Path, trust_dir: Path) -> keys.Signer:
+    return keys.load_or_create(party_root / "keys", SIGNER, trust_dir)
+
+
+def authorise_all(party_root: Path, trust_dir: Path, firms: Iterable[str], grantee: str, purpose: str,
+                  days: int = 365) -> list[Authorisation]:  # fmt: skip
+    """Replace the consent book with one signed authorisation per firm (demo and test cities)."""
+    book = party_root / CONSENT_DIR
+    for name in (GRANTS, REVOCATIONS):
+        (book / name).unlink(missing_ok=True)
+    return grant(party_root, consent_signer(party_root, trust_dir), firms, grantee, purpose, days)
+
+
+def grant(
+    party_root: Path,
+    signer: keys.Signer,
+    firms: Iterable[str],
+    grantee: str,
+    purpose: str,
+    days: int,
+    now: dt.datetime | None = None,
+) -> list[Authorisation]:
+    now = now or _now()
+    out = []
+    lines = []
+    for code in firms:
+        why = uscc.problem(code)
+        if why is not None:
+            raise DataError(f"cannot authorise {code!r}: {why}")
+        a = Authorisation(secrets.token_hex(8), code, grantee, purpose, now.isoformat(),
+                          (now + dt.timedelta(days=days)).isoformat())  # fmt: skip
+        out.append(a)
+        lines.append(_signed(asdict(a), signer))
+    d = party_root / CONSENT_DIR
+    d.mkdir(parents=True, exist_ok=True)
+    with (d / GRANTS).open("a", encoding="utf-8") as f:
+        f.writelines(lines)
+    return out
+
+
+def revoke(party_root: Path, signer: keys.Signer, auth_id: str, now: dt.datetime | None = None) -> Revocation:
+    r = Revocation(auth_id, (now or _now()).isoformat())
+    d = party_root / CONSENT_DIR
+    d.mkdir(parents=True, exist_ok=True)
+    with (d / REVOCATIONS).open("a", encoding="utf-8") as f:
+        f.write(_signed(asdict(r), signer))
+    return r
+
+
+def _read(path: Path, trust: Mapping[str, tuple[str, Ed25519PublicKey]]) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    out = []
+    for i, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        try:
+            doc = json.loads(raw)
+            record, kid, sig = doc["record"], doc["key_id"], doc["sig"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            raise DataError(f"{path}: line {i}: not a signed consent record") from None
+        if kid not in trust or trust[kid][0] != SIGNER:
+            raise DataError(f"{path}: line {i}: signed by a key that is not the consent service's")
+        body = json.dumps(record, sort_keys=True, ensure_ascii=False).encode()
+        if not keys.verify(trust[kid][1], sig, body):
+            raise DataError(f"{path}: line {i}: signature does not verify (altered or forged)")
+        out.append(record)
+    return out
+
+
+@dataclass(frozen=True)
+class ConsentBook:
+    authorisations: tuple[Authorisation, ...]
+    revocations: tuple[Revocation, ...]
+    sha256: str
+
+    @staticmethod
+    def load(party_root: Path, trust_dir: Path) -> ConsentBook:
+        trust = keys.trusted(trust_dir)
+        d = party_root / CONSENT_DIR
+        grants = tuple(Authorisation(**r) for r in _read(d / GRANTS, trust))
+        revs = tuple(Revocation(**r) for r in _read(d / REVOCATIONS, trust))
+        h = hashlib.sha256()
+        for name in (GRANTS, REVOCATIONS):
+            if (d / name).is_file():
+                h.update((d / name).read_bytes())
+        return ConsentBook(grants, revs, h.hexdigest())
+
+    def authorised(self, grantee: str, purpose: str, at: dt.datetime | None = None) -> set[str]:
+        """Firms whose authorisation for (grantee, purpose) is valid at ``at``."""
+        at = at or _now()
+        revoked = {r.id: dt.datetime.fromisoformat(r.revoked) for r in self.revocations}
+        ok = set()
+        for a in self.authorisations:
+            if a.grantee != grantee or a.purpose != purpose:
+                continue
+            if not dt.datetime.fromisoformat(a.issued) <= at < dt.datetime.fromisoformat(a.expires):
+                continue
+            if a.id in revoked and revoked[a.id] <= at:
+                continue
+            ok.add(a.uscc)
+        return ok
+
+
+def gated_columns(schema: Schema, features: Iterable[str]) -> list[str]:
+    """The features of a dataset that need a firm's authorisation."""
+    return [c for c in features if schema.column(c).access == "interface"]
+
+
+def withhold(frame: pd.DataFrame, key: str, columns: list[str], authorised: set[str]) -> tuple[pd.DataFrame, int]:
+    """Blank authorisation-required ``columns`` for firms not in ``authorised``."""
+    if not columns:
+        return frame, 0
+    out = frame.copy()
+    unauth = ~out[key].isin(authorised).to_numpy()
+    for c in columns:
+        if pd.api.types.is_bool_dtype(out[c]) or str(out[c].dtype) in ("Int64", "boolean"):
+            out.loc[unauth, c] = pd.NA
+        else:
+            out.loc[unauth, c] = np.nan if pd.api.types.is_float_dtype(out[c]) else None
+    return out, int(unauth.sum())

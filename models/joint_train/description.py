@@ -1,0 +1,102 @@
+"""The description of ``joint_train``: PSI, SecureBoost, SS-LR and the bank-only baseline.
+
+Read by every role; imports nothing heavy, so nodes and the coordinator load
+it without SecretFlow. The program is ``models.joint_train.program:run``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from enclave.controls.gate import Declared
+from enclave.fields import Fields
+from enclave.jobspec import JobSpec
+from models.jobtype import Devices, HeuNeeds, JobType
+from models.joint_train import params as P
+from protocols.messages import Fingerprint, Outputs
+
+STAGE_PSI = "psi"
+STAGE_SPLIT = "split"
+STAGE_SGB = "sgb"
+STAGE_SSLR = "sslr"
+STAGE_BANK_ONLY = "bank_only"
+STAGE_SAVE = "save"
+
+TITLES = {"sgb": "SecureBoost", "sslr": "SS-LR", "bank_only": "bank-only LightGBM"}
+
+
+def _plot(name: str) -> Declared:
+    return Declared(name, "plots", "image/png")
+
+
+class JointTrain(JobType):
+    name = "joint_train"
+    title = "joint credit model training"
+    stages = (STAGE_PSI, STAGE_SPLIT, STAGE_SGB, STAGE_SSLR, STAGE_BANK_ONLY, STAGE_SAVE)
+    outputs = (
+        _plot("roc.png"),
+        *(_plot(f"ks_{k}.png") for k in P.MODEL_KINDS),
+        Declared("score_bands.json", "score_bands", "application/json"),
+        Declared("scored_list.csv", "scored_list", "text/csv"),
+    )
+    program = "models.joint_train.program:run"
+
+    def parse_params(self, top: Fields) -> P.JointTrainParams:
+        return P.parse(top)
+
+    def devices(self, spec: JobSpec) -> Devices:
+        p = P.JointTrainParams.of(spec)
+        # PSI runs on the SPU, so every joint_train worker needs one.
+        heu = HeuNeeds(p.sgb.he, p.sgb.key_bits) if p.sgb is not None else None
+        return Devices(spu=True, heu=heu)
+
+    def summary(self, spec: JobSpec, outputs: Mapping[str, Outputs]) -> dict[str, Any]:
+        label = outputs[spec.label_party].metrics
+        models = {
+            k: {"auc": label[f"{k}_auc"], "ks": label[f"{k}_ks"]}
+            for k in P.JointTrainParams.of(spec).models
+            if f"{k}_auc" in label
+        }
+        return {"models": models, "test_rows": int(label.get("test_rows", 0))}
+
+    def manifests(
+        self, spec: JobSpec, job_id: str, outputs: Mapping[str, Outputs], fingerprints: Mapping[str, Fingerprint]
+    ) -> dict[str, dict[str, Any]]:
+        p = P.JointTrainParams.of(spec)
+        out = {}
+        for kind in P.JOINT_KINDS:
+            if getattr(p, kind) is None:
+                continue
+            out[kind] = {
+                "model": kind,
+                "job_id": job_id,
+                "spec_sha256": spec.sha256,
+                "label_party": spec.label_party,
+                "key": spec.key,
+                "parties": {
+                    party.name: {
+                        "part_sha256": outputs[party.name].model_parts.get(kind, ""),
+                        "location": f"party-local: models/{job_id}/{kind}",
+                        "features": list(party.features),
+                        "dataset_sha256": fingerprints[party.name].sha256,
+                    }
+                    for party in spec.parties
+                },
+            }
+        return out
+
+    def tracking_params(self, spec: JobSpec) -> dict[str, Any]:
+        p = P.JointTrainParams.of(spec)
+        params: dict[str, Any] = {"test_fraction": p.test_fraction, "seed": p.seed, "models": ",".join(p.models)}
+        for kind in P.JOINT_KINDS:
+            sub = getattr(p, kind)
+            if sub is not None:
+                params.update({f"{kind}.{k}": v for k, v in sub.__dict__.items()})
+        return params
+
+    def model_title(self, kind: str) -> str:
+        return TITLES.get(kind, kind)
+
+
+JOINT_TRAIN = JointTrain()

@@ -1,0 +1,227 @@
+"""The ``joint_train`` program: what every party's worker runs for one job.
+
+Every party executes this same program in its own worker process (SecretFlow
+production mode). A device function such as ``pyu(fn)()`` runs only at the
+process that owns ``pyu``; elsewhere it is a handle. So each closure below that
+reads local files reads the *running* party's own files, and nothing crosses a
+boundary but what SecretFlow's protocols send: PSI messages, HEU ciphertexts,
+SPU shares, and the revealed predictions that go to the label owner alone.
+
+Stages: PSI on the key (RR22, revealing only the intersection) -> a shared
+keyed-hash split -> SecureBoost (HEU) -> secret-shared LR (SPU) -> the label
+owner's own bank-only LightGBM -> metrics and plots at the label owner -> each
+party saves its own model part. Stage functions compute; reading and writing
+files happens at the edges (``LocalData.load``, the ``_save_*`` functions and
+``evaluate.write``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from enclave.controls import desens
+from enclave.files import sha256_dir, write_json
+from models import psi, trees
+from models.jobtype import JobContext, ProgramResult, StageClock
+from models.joint_train import description as D
+from models.joint_train import evaluate
+from models.joint_train.params import JointTrainParams, SgbParams, SslrParams
+from models.local import Aligned, LocalData
+from models.prep import LinearPrep, TreePrep, holdout_mask
+from protocols.errors import JobFailedError
+
+
+@dataclass(frozen=True)
+class Split:
+    """This party's aligned features split into train and held-out rows, with its own preparation."""
+
+    aligned: Aligned
+    test: np.ndarray  # True for held-out rows; identical at every party
+    x_train: pd.DataFrame
+    x_test: pd.DataFrame
+    tree_prep: TreePrep
+    lin_prep: LinearPrep
+    y: np.ndarray | None  # the label, at the label owner only
+
+
+class Federation:
+    """The parties' PYU devices and the vertical frames built from per-party callables."""
+
+    def __init__(self, party_names: list[str], label_party: str) -> None:
+        import secretflow as sf
+
+        self.pyus = {p: sf.PYU(p) for p in party_names}
+        self.label = self.pyus[label_party]
+
+    def frame(self, build: Callable[[], pd.DataFrame]) -> Any:
+        """A VDataFrame over every party; ``build`` runs only where it is local."""
+        from secretflow.data import partition
+        from secretflow.data.vertical import VDataFrame
+
+        return VDataFrame({pyu: partition(data=build, device=pyu, backend="pandas") for pyu in self.pyus.values()})
+
+    def label_frame(self, build: Callable[[], pd.DataFrame]) -> Any:
+        from secretflow.data import partition
+        from secretflow.data.vertical import VDataFrame
+
+        return VDataFrame({self.label: partition(data=build, device=self.label, backend="pandas")})
+
+
+def run(ctx: JobContext, devices: Mapping[str, Any]) -> ProgramResult:
+    """Run the job; return this party's releasable result (the worker writes it)."""
+    import secretflow as sf
+
+    spec, p = ctx.spec, JointTrainParams.of(ctx.spec)
+    clock = StageClock(ctx.emit)
+    local = LocalData.load(ctx)
+    with clock.stage(D.STAGE_PSI, f"PSI (RR22) on {spec.key}"):
+        keys = psi.intersect(devices["spu"], ctx, local)
+    ctx.emit(D.STAGE_PSI, f"intersection: {len(keys)} firms")
+    with clock.stage(D.STAGE_SPLIT, "aligning and splitting"):
+        split = _split(local, keys, p)
+    fed = Federation(spec.party_names, spec.label_party)
+    y_train = fed.label_frame(lambda: _label_rows(split, spec.label, ~split.test))
+    scores: dict[str, Any] = {}
+    parts: dict[str, str] = {}
+    if p.sgb is not None:
+        with clock.stage(D.STAGE_SGB, f"SecureBoost: {p.sgb.num_boost_round} trees, depth {p.sgb.max_depth}"):
+            scores["sgb"], model = _sgb(ctx, p.sgb, p.seed, devices["heu"], fed, split, y_train)
+            parts["sgb"] = _save_sgb(ctx, model, fed, split.tree_prep, list(local.features))
+    if p.sslr is not None:
+        with clock.stage(D.STAGE_SSLR, f"SS-LR (SPU): {p.sslr.epochs} epochs"):
+            scores["sslr"], saved = _sslr(ctx, p.sslr, devices["spu"], fed, split, y_train)
+            sf.wait(saved)
+            parts["sslr"] = sha256_dir(ctx.model_dir / "sslr")
+    if p.bank_only is not None:
+        with clock.stage(D.STAGE_BANK_ONLY, "bank-only LightGBM on the label owner's own columns"):
+            scores["bank_only"] = fed.label(_bank_only)(split, p.tree_params, p.seed)
+    with clock.stage(D.STAGE_SAVE, "scoring and saving model parts"):
+        # A label-owner device call at every party, so the call sequence is the
+        # same everywhere; ``sf.wait`` reveals nothing but None.
+        sf.wait([fed.label(_evaluate_here)(ctx, split, list(scores), *scores.values())])
+        found, artifacts = _read_evaluation(ctx)
+    found["psi_intersection"] = float(len(keys))
+    return ProgramResult(ctx.party, found, artifacts, parts, clock.seconds, local.withheld_firms)
+
+
+def _split(local: LocalData, keys: np.ndarray, p: JointTrainParams) -> Split:
+    aligned = local.align(keys)
+    test = holdout_mask(keys, p.seed, p.test_fraction)
+    x = local.x(aligned)
+    x_train, x_test = x[~test], x[test]
+    y = local.y(aligned) if local.label is not None else None
+    if y is not None and len(np.unique(y[test])) < 2:
+        raise JobFailedError("the held-out split holds one class only; use more rows or another split seed")
+    return Split(aligned, test, x_train, x_test, TreePrep.fit(x_train), LinearPrep.fit(x_train), y)
+
+
+def _label_rows(split: Split, label: str, rows: np.ndarray) -> pd.DataFrame:
+    if split.y is None:
+        raise RuntimeError("label requested at a party that does not hold it")
+    return pd.DataFrame({label: split.y[rows]})
+
+
+def _sgb(
+    ctx: JobContext, q: SgbParams, seed: int, heu: Any, fed: Federation, split: Split, y_train: Any
+) -> tuple[Any, Any]:
+    from secretflow.ml.boost.sgb_v import Sgb
+
+    def progress(_model: Any, epoch: int, _log: Any) -> None:
+        ctx.emit(D.STAGE_SGB, f"tree {epoch + 1}/{q.num_boost_round}")
+
+    params = {
+        "num_boost_round": q.num_boost_round,
+        "max_depth": q.max_depth,
+        "learning_rate": q.learning_rate,
+        "reg_lambda": q.reg_lambda,
+        "gamma": q.gamma,
+        "sketch_eps": q.sketch_eps,
+        "objective": "logistic",
+        "base_score": 0.0,
+        "seed": seed,
+    }
+    train = fed.frame(lambda: split.tree_prep.apply(split.x_train))
+    model = Sgb(heu).train(params, train, y_train, dump_function=progress)
+    scores = model.predict(fed.frame(lambda: split.tree_prep.apply(split.x_test)))  # at the label owner only
+    return scores, model
+
+
+def _save_sgb(ctx: JobContext, model: Any, fed: Federation, prep: TreePrep, features: list[str]) -> str:
+    part = ctx.model_dir / "sgb"
+    model.save_model({pyu: str(part) for pyu in fed.pyus.values()})
+    write_json(part / "prep.json", {"features": features, "fill": prep.fill})
+    return sha256_dir(part)
+
+
+def _sslr(
+    ctx: JobContext, q: SslrParams, spu: Any, fed: Federation, split: Split, y_train: Any
+) -> tuple[Any, list[Any]]:
+    """Train SS-LR; reveal held-out predictions to the label owner and each party's weights to it alone."""
+    from secretflow.ml.linear.ss_sgd import SSRegression
+
+    def epoch_done(epoch: int, _state: Any) -> None:
+        ctx.emit(D.STAGE_SSLR, f"epoch {epoch + 1}/{q.epochs}")
+
+    train = fed.frame(lambda: split.lin_prep.apply(split.x_train))
+    lr = SSRegression(spu)
+    lr.fit(train, y_train, epochs=q.epochs, learning_rate=q.learning_rate, batch_size=q.batch_size,
+           sig_type="t1", reg_type="logistic", penalty="l2", l2_norm=q.l2_norm, epoch_callback=epoch_done)  # fmt: skip
+    scores = lr.predict(fed.frame(lambda: split.lin_prep.apply(split.x_test)), to_pyu=fed.label).partitions[fed.label]
+    weights = lr.save_model().weights
+    # Partition widths are already known to all: SS-LR shares them to train.
+    widths = {pyu.party: int(shape[1]) for pyu, shape in train.partition_shape().items()}
+    part, offset, saved = str(ctx.model_dir / "sslr"), 0, []
+    for name, pyu in fed.pyus.items():
+        a, b = offset, offset + widths[name]
+        offset = b
+        own = spu(lambda w, a=a, b=b: w.reshape(-1)[a:b])(weights).to(pyu)
+        saved.append(pyu(_save_linear_part)(own, part, split.lin_prep))
+    bias = spu(lambda w, k=offset: w.reshape(-1)[k:])(weights).to(fed.label)
+    saved.append(fed.label(_save_bias)(bias, part))
+    return scores, saved
+
+
+def _save_linear_part(w: np.ndarray, part: str, prep: LinearPrep) -> None:
+    d = Path(part)
+    d.mkdir(parents=True, exist_ok=True)
+    np.save(d / "weights.npy", np.asarray(w, dtype="float64"))
+    write_json(d / "prep.json", {"median": prep.median, "mean": prep.mean, "std": prep.std, "flags": list(prep.flags)})
+
+
+def _save_bias(b: np.ndarray, part: str) -> None:
+    d = Path(part)
+    d.mkdir(parents=True, exist_ok=True)
+    np.save(d / "bias.npy", np.asarray(b, dtype="float64"))
+
+
+def _bank_only(split: Split, q: SgbParams, seed: int) -> np.ndarray:
+    """The label owner's own LightGBM, on its own columns only."""
+    if split.y is None:
+        raise RuntimeError("the bank-only model runs at the label owner only")
+    return trees.fit_predict(split.x_train, split.y[~split.test], split.x_test, q, seed)[1]
+
+
+def _evaluate_here(ctx: JobContext, split: Split, kinds: list[str], *values: np.ndarray) -> None:
+    """Runs at the label owner only: score the held-out rows and write the outputs."""
+    if split.y is None:
+        raise RuntimeError("evaluation runs at the label owner only")
+    titles = {k: D.TITLES[k] for k in kinds}
+    hmac_key = desens.new_job_key()
+    keys = split.aligned.keys[split.test]
+    found = evaluate.evaluate(split.y[split.test], dict(zip(kinds, values, strict=True)), keys, titles, hmac_key)
+    evaluate.write(found, ctx.outputs_dir, ctx.job_dir, hmac_key)
+
+
+def _read_evaluation(ctx: JobContext) -> tuple[dict[str, float], tuple[str, ...]]:
+    metrics_file = ctx.outputs_dir / "metrics.json"
+    if not metrics_file.is_file():
+        return {}, ()  # not the label owner
+    doc = json.loads(metrics_file.read_text())
+    return {k: float(v) for k, v in doc["metrics"].items()}, tuple(doc["artifacts"])

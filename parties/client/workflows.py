@@ -1,0 +1,112 @@
+"""Workflows a person runs before a job: a synthetic city with its controls, and
+one public table split into the parties' domains with a ready job spec.
+
+Specs and policy grants are built in one place each (``enclave.jobspec.document``,
+``enclave.controls.policy.grant``) with the job type's own defaults, so the
+demo, ``data split`` and the API cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from enclave.controls import consent, policy
+from enclave.data import catalogue as cat
+from enclave.data import importing, splitting, synth
+from enclave.data import schema as sch
+from enclave.data.importing import ImportReport, Warn
+from enclave.home import Home, check_name
+from enclave.jobspec import JobSpec, document
+from models import registry
+from models.joint_train.params import document_params
+from protocols.messages import Fingerprint
+
+BANK = cat.BANK
+PLATFORM = cat.PLATFORM
+# What a data owner lets leave its node by default: aggregates and manifests.
+# The label owner also lets its scored list leave (desensitised, see the gate).
+PLATFORM_OUTPUTS = ("metrics", "plots", "model_manifest", "score_bands")
+
+
+def spec_for(
+    home: Home, name: str, datasets: Mapping[str, str], label: tuple[str, str], *,
+    trees: int = 25, depth: int = 4, seed: int = 7, pooled: bool = False, key: str = cat.KEY,
+) -> JobSpec:  # fmt: skip
+    """A joint_train spec over every feature each party's dataset declares."""
+    parties = {p: (ds, sch.read_schema(home.party(p).dataset_dir(ds)).features) for p, ds in datasets.items()}
+    params = document_params(trees=trees, depth=depth, seed=seed, pooled=pooled)
+    return registry.parse_spec(document("joint_train", name, parties, label, params, key=key), f"{name} spec")
+
+
+def grant_both_ways(home: Home, datasets: Mapping[str, str], label_party: str) -> None:
+    """Each party grants its partners joint jobs over its dataset, for a year."""
+    for party, dataset in datasets.items():
+        partners = [p for p in datasets if p != party]
+        outputs: Sequence[str] | str = "*" if party == label_party else PLATFORM_OUTPUTS
+        g = policy.grant(partners, registry.names(), {dataset: "*"}, outputs)
+        policy.add_grant(home.party(party).root, party, g)
+
+
+def generate_city(
+    home: Home, rows: int, seed: int = 20241, authorised_share: float = 0.8
+) -> dict[str, dict[str, Fingerprint]]:
+    """Write the synthetic city into the parties' domains and set its default
+    controls: each party's policy, and signed authorisations for a share of firms."""
+    city = synth.generate(rows, seed)
+    fps = synth.write_city(home, city)
+    for party in (PLATFORM, BANK):
+        (home.party(party).root / policy.POLICY_FILE).unlink(missing_ok=True)
+    grant_both_ways(home, {PLATFORM: cat.PROFILE, BANK: cat.LOANS}, BANK)
+    firms = city.platform_firms
+    chosen = firms[np.random.default_rng(seed + 7).random(len(firms)) < authorised_share]
+    consent.authorise_all(home.party(PLATFORM).root, home.trust_dir, list(chosen), BANK, "credit_risk_model")
+    return fps
+
+
+def demo_spec(home: Home, name: str = "demo", trees: int = 25, depth: int = 4) -> JobSpec:
+    return spec_for(home, name, {PLATFORM: cat.PROFILE, BANK: cat.LOANS}, (BANK, cat.LABEL), trees=trees,
+                    depth=depth, pooled=True)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SplitReport:
+    spec_path: Path
+    dataset: str
+    imports: dict[str, ImportReport]
+    warnings: tuple[str, ...]
+
+
+def split_table(
+    path: Path, home: Home, label: str, bank_columns: Sequence[str], out_dir: Path, *,
+    key: str | None = None, name: str | None = None, keep: float = 0.95, seed: int = 7,
+    sample: int | None = None, trees: int = 25, depth: int = 4, on_duplicate: str = "error",
+    positive: str | None = None, warn: Warn = lambda m: None,
+) -> SplitReport:  # fmt: skip
+    """One table -> a bank dataset (key, label, ``bank_columns``) and a platform
+    dataset (key, the rest) in their domains, grants both ways, and ``job.yaml``."""
+    warnings, note = importing.collector(warn)
+    sides = splitting.split_frame(importing.read_table(path), str(path), label, bank_columns, key=key, keep=keep,
+                                  seed=seed, sample=sample)  # fmt: skip
+    dataset = check_name("dataset", name or importing.dataset_name(path))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    imports = {}
+    for party, frame in ((BANK, sides.bank), (PLATFORM, sides.platform)):
+        file = out_dir / f"{party}.parquet"
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), file)
+        is_bank = party == BANK
+        imports[party] = importing.import_frame(
+            frame, str(file), home, party, dataset, sides.key, label if is_bank else None, None, on_duplicate, note,
+            positive if is_bank else None,
+        )  # fmt: skip
+    grant_both_ways(home, {PLATFORM: dataset, BANK: dataset}, BANK)
+    spec = spec_for(home, dataset[:24].rstrip("_-") or "job", {PLATFORM: dataset, BANK: dataset}, (BANK, label),
+                    trees=trees, depth=depth, seed=seed, pooled=True, key=sides.key)  # fmt: skip
+    spec_path = out_dir / "job.yaml"
+    spec_path.write_text(spec.to_yaml(), encoding="utf-8")
+    return SplitReport(spec_path, dataset, imports, tuple(warnings))
