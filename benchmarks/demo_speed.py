@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from enclave.local import safehouse_command
+from parties.client.local import safehouse_command
 
 
 def one(rows: int) -> dict[str, object]:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from enclave.controls import consent
+from enclave.data import dataset
 from enclave.data import schema as sch
 from models.jobtype import JobContext
 
@@ -41,7 +42,7 @@ class LocalData:
     @staticmethod
     def load(ctx: JobContext) -> LocalData:
         spec = ctx.spec
-        schema, frame = sch.load(ctx.dataset_dir, spec.columns(ctx.party))
+        schema, frame = dataset.load(ctx.dataset_dir, spec.columns(ctx.party))
         withheld = 0
         consent_file = ctx.job_dir / CONSENT_FILE
         if consent_file.is_file():
@@ -59,12 +60,12 @@ class LocalData:
 
     def x(self, aligned: Aligned) -> pd.DataFrame:
         """Features as a numeric matrix (categories by level order, dates as days)."""
-        return sch.encode_features(self.schema, aligned.frame, list(self.features))
+        return dataset.encode_features(self.schema, aligned.frame, list(self.features))
 
     def y(self, aligned: Aligned) -> np.ndarray:
         if self.label is None:
             raise RuntimeError("the label was asked for at a party that does not hold it")
-        return sch.label_array(self.schema, aligned.frame, self.label)
+        return dataset.label_array(self.schema, aligned.frame, self.label)
 
 
 def write_key_file(path: Path, keys: pd.Series, name: str) -> None:

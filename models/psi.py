@@ -19,7 +19,8 @@ from protocols.errors import JobFailedError
 
 PSI_IN = "psi_in.csv"
 PSI_OUT = "psi_out.csv"
-KEY_FILES = (PSI_IN, PSI_OUT)
+# SPU leaves a digest of the input keys beside the input file.
+KEY_FILES = (PSI_IN, PSI_OUT, PSI_IN + ".meta")
 
 
 def intersect(spu: Any, ctx: JobContext, local: LocalData, minimum: int = 20) -> np.ndarray:
@@ -41,8 +42,8 @@ def intersect(spu: Any, ctx: JobContext, local: LocalData, minimum: int = 20) ->
         count = int(next(r["intersection_count"] for r in reports if r["party"] == ctx.party))
         keys = pd.read_csv(psi_out, dtype=str)[spec.key].to_numpy() if count else np.array([], dtype=object)
     finally:
-        for f in (psi_in, psi_out):
-            f.unlink(missing_ok=True)
+        for name in KEY_FILES:
+            (ctx.job_dir / name).unlink(missing_ok=True)
     if count < minimum:
         raise JobFailedError(f"PSI intersection holds only {count} keys; at least {minimum} are needed")
     return keys

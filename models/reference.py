@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from enclave.controls import consent
-from enclave.data import schema as sch
+from enclave.data import dataset
 from enclave.home import Home
 from enclave.jobspec import JobSpec
 from models import metrics, trees
@@ -35,16 +35,16 @@ def pooled(home: Home, spec: JobSpec) -> ReferenceResult:
     params = JointTrainParams.of(spec)
     frames = []
     for p in spec.parties:
-        schema, df = sch.load(home.party(p.name).dataset_dir(p.dataset), spec.columns(p.name))
+        schema, df = dataset.load(home.party(p.name).dataset_dir(p.dataset), spec.columns(p.name))
         gated = consent.gated_columns(schema, p.features) if p.name != spec.label_party else []
         if gated:
             # Like for like: the reference sees only what the joint job may use.
             book = consent.ConsentBook.load(home.party(p.name).root, home.trust_dir)
             df, _ = consent.withhold(df, schema.key, gated, book.authorised(spec.label_party, spec.purpose))
-        x = sch.encode_features(schema, df, list(p.features))
+        x = dataset.encode_features(schema, df, list(p.features))
         x[spec.key] = df[schema.key].to_numpy()
         if p.name == spec.label_party:
-            x[spec.label] = sch.label_array(schema, df, spec.label)
+            x[spec.label] = dataset.label_array(schema, df, spec.label)
         frames.append(x)
     joined = frames[0]
     for f in frames[1:]:

@@ -18,7 +18,7 @@ from mlflow.tracking import MlflowClient
 
 from enclave.controls import audit, consent
 from enclave.data import catalogue as synth
-from enclave.data import schema as sch
+from enclave.data import dataset
 from enclave.home import Home
 from parties.client import api
 from parties.client.local import LocalCluster, safehouse_command
@@ -59,7 +59,7 @@ def test_controls_across_jobs(small_city_home: Home, tmp_path: Path, cluster_fac
     book = consent.ConsentBook.load(root, home.trust_dir)
     authorised = book.authorised("bank", "credit_risk_model")
     ds = home.party("platform").dataset_dir(synth.PROFILE)
-    schema, df = sch.load(ds)
+    schema, df = dataset.load(ds)
     unauth = ~df[synth.KEY].isin(authorised).to_numpy()
     assert unauth.sum() > 50
     rng = np.random.default_rng(0)
@@ -71,7 +71,7 @@ def test_controls_across_jobs(small_city_home: Home, tmp_path: Path, cluster_fac
             df.loc[unauth, c] = rng.integers(0, 10_000, int(unauth.sum()))
         elif col.type == "bool":
             df.loc[unauth, c] = rng.random(int(unauth.sum())) < 0.5
-    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), ds / sch.DATA_FILE)
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), ds / dataset.DATA_FILE)
     second = run_job(cluster, spec.to_yaml())
     assert second.state is JobState.SUCCEEDED, second.detail
     r2 = api.summary(second)

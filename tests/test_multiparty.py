@@ -21,6 +21,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from enclave.data import catalogue as synth
+from enclave.data import dataset
 from enclave.data import schema as sch
 from enclave.files import sha256_dir
 from enclave.home import Home
@@ -107,8 +108,8 @@ def test_joint_job_end_to_end(small_city_home: Home, tmp_path: Path, cluster_fac
     result = api.summary(final)
 
     # PSI found exactly the true intersection.
-    _, pdf = sch.load(home.party("platform").dataset_dir(synth.PROFILE), [])
-    _, bdf = sch.load(home.party("bank").dataset_dir(synth.LOANS), [])
+    _, pdf = dataset.load(home.party("platform").dataset_dir(synth.PROFILE), [])
+    _, bdf = dataset.load(home.party("bank").dataset_dir(synth.LOANS), [])
     keys_p, keys_b = set(pdf[synth.KEY]), set(bdf[synth.KEY])
     assert result["psi"]["intersection"] == len(keys_p & keys_b)
     for kind in ("sgb", "sslr", "bank_only"):
@@ -218,16 +219,16 @@ def test_cli_names_bad_spec_and_bad_data(small_city_home: Home, tmp_path: Path) 
     assert f"{bad}: models.sgb.max_depth: expected an integer from 1 to 8, got 99" in r.stderr
 
     ds = home.party("bank").dataset_dir(synth.LOANS)
-    _, df = sch.load(ds)
+    _, df = dataset.load(ds)
     schema = sch.read_schema(ds)
     df.loc[7, "guarantee"] = "handshake"
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), ds / sch.DATA_FILE)
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), ds / dataset.DATA_FILE)
     r = run_cli("data", "check", str(ds), home=home)
     assert r.returncode == 2
-    assert f"{ds / sch.DATA_FILE}: column 'guarantee': values ['handshake']" in r.stderr and "row(s) 7" in r.stderr
+    assert f"{ds / dataset.DATA_FILE}: column 'guarantee': values ['handshake']" in r.stderr and "row(s) 7" in r.stderr
     assert schema.name == "loans"
 
 

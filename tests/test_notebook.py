@@ -14,9 +14,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_walkthrough_notebook_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    data = ROOT.parent / "shared" / "data" / "uci_taiwan_credit_card.csv.gz"
+    data = ROOT / "data" / "public" / "uci_taiwan_credit_card.csv.gz"
     if not data.is_file():
-        pytest.fail(f"{data} is missing: the notebook needs the shared public datasets")
+        pytest.fail(f"{data} is missing: the repository ships it for this notebook")
+    monkeypatch.delenv("SAFEHOUSE_DATA", raising=False)
     monkeypatch.setenv("SAFEHOUSE_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("SAFEHOUSE_NB_ROWS", "2500")
     nb = nbformat.read(ROOT / "notebooks" / "joint_job_walkthrough.ipynb", as_version=4)

@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from enclave.data import dataset, uscc
 from enclave.data import schema as sch
-from enclave.data import uscc
 from enclave.data.schema import Column, Schema
 from protocols.errors import DataError, SpecError
 
@@ -47,29 +47,29 @@ def frame(n: int = 5) -> pd.DataFrame:
 
 def written(tmp_path: Path, df: pd.DataFrame | None = None) -> Path:
     d = tmp_path / "firms"
-    sch.write(d, SCHEMA, frame() if df is None else df)
+    dataset.write(d, SCHEMA, frame() if df is None else df)
     return d
 
 
 def corrupt(d: Path, df: pd.DataFrame) -> None:
-    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), d / sch.DATA_FILE)
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), d / dataset.DATA_FILE)
 
 
 def test_roundtrip_keeps_types_and_missing_values(tmp_path: Path) -> None:
     d = written(tmp_path)
-    schema, df = sch.load(d)
+    schema, df = dataset.load(d)
     assert schema == SCHEMA
     assert df["employees"].isna().sum() == 1 and df["grade"].isna().sum() == 1
-    enc = sch.encode_features(schema, df, ["grade", "employees", "listed", "founded"])
+    enc = dataset.encode_features(schema, df, ["grade", "employees", "listed", "founded"])
     assert list(enc["grade"].fillna(-1)) == [0, 1, -1, 3, 4]
     assert enc["listed"].isna().sum() == 1
 
 
 def test_fingerprint_changes_with_content(tmp_path: Path) -> None:
-    a = sch.fingerprint(written(tmp_path / "a"))
+    a = dataset.fingerprint(written(tmp_path / "a"))
     df = frame()
     df.loc[0, "capital"] = 99.0
-    b = sch.fingerprint(written(tmp_path / "b", df))
+    b = dataset.fingerprint(written(tmp_path / "b", df))
     assert a.rows == b.rows == 5 and a.sha256 != b.sha256
 
 
@@ -105,17 +105,17 @@ def test_bad_files_name_file_column_and_row(tmp_path: Path, mutate: object, expe
     d = written(tmp_path)
     corrupt(d, mutate(frame()))  # type: ignore[operator]
     with pytest.raises(DataError, match=expected) as err:
-        sch.load(d)
-    assert str(d / sch.DATA_FILE) in str(err.value)
+        dataset.load(d)
+    assert str(d / dataset.DATA_FILE) in str(err.value)
     # What may cross a boundary names the dataset, not rows or values.
     assert "row" not in err.value.public and "firms" in err.value.public
 
 
 def test_unreadable_file(tmp_path: Path) -> None:
     d = written(tmp_path)
-    (d / sch.DATA_FILE).write_bytes(b"not parquet")
+    (d / dataset.DATA_FILE).write_bytes(b"not parquet")
     with pytest.raises(DataError, match="not a readable Parquet file"):
-        sch.load(d)
+        dataset.load(d)
 
 
 def test_bad_schema_file_names_the_column(tmp_path: Path) -> None:
@@ -123,25 +123,25 @@ def test_bad_schema_file_names_the_column(tmp_path: Path) -> None:
     text = (d / sch.SCHEMA_FILE).read_text().replace("type: float", "type: decimal")
     (d / sch.SCHEMA_FILE).write_text(text)
     with pytest.raises(SpecError, match=r"schema.yaml: column 'capital': type 'decimal'"):
-        sch.load(d)
+        dataset.load(d)
 
 
 def test_failed_write_leaves_previous_dataset_intact(tmp_path: Path) -> None:
     d = written(tmp_path)
-    before = sch.fingerprint(d)
+    before = dataset.fingerprint(d)
     bad = frame().assign(grade=["A", "B", "Q", "C", "D"])
     with pytest.raises(DataError):
-        sch.write(d, SCHEMA, bad)
-    assert sch.fingerprint(d) == before
+        dataset.write(d, SCHEMA, bad)
+    assert dataset.fingerprint(d) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["firms"]  # no temp leftovers
 
 
 def test_partial_column_load_reads_only_what_is_asked(tmp_path: Path) -> None:
     d = written(tmp_path)
-    _, df = sch.load(d, ["capital"])
+    _, df = dataset.load(d, ["capital"])
     assert list(df.columns) == ["uscc", "capital"]
     with pytest.raises(SpecError, match="has no column 'nope'"):
-        sch.load(d, ["nope"])
+        dataset.load(d, ["nope"])
     shutil.rmtree(d)
     with pytest.raises(DataError, match="schema file not found"):
-        sch.load(d)
+        dataset.load(d)

@@ -9,8 +9,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from enclave.data import catalogue as cat
-from enclave.data import schema as sch
-from enclave.data import synth, uscc
+from enclave.data import dataset, synth, uscc
 from enclave.home import Home
 from models import trees
 from models.joint_train.params import SgbParams
@@ -31,7 +30,7 @@ def test_written_city_is_valid_and_fingerprints_repeat(home: Home, tmp_path: obj
     assert set(fps["platform"]) == {*(t[0] for t in cat.PLATFORM_TABLES), cat.PROFILE}
     for party, sets in fps.items():
         for name in sets:
-            sch.load(home.party(party).dataset_dir(name))  # raises on any schema fault
+            dataset.load(home.party(party).dataset_dir(name))  # raises on any schema fault
     again = synth.write_city(home, synth.generate(300, seed=5))
     assert again == fps
 
@@ -69,8 +68,8 @@ def test_public_data_adds_signal_beyond_the_bank() -> None:
     city = synth.generate(4000, seed=21)
     ps, pdf = city.tables["platform"][cat.PROFILE]
     bs, bdf = city.tables["bank"][cat.LOANS]
-    px = sch.encode_features(ps, pdf, ps.features).assign(uscc=pdf[cat.KEY])
-    bx = sch.encode_features(bs, bdf, bs.features).assign(uscc=bdf[cat.KEY], y=bdf[cat.LABEL].astype(int))
+    px = dataset.encode_features(ps, pdf, ps.features).assign(uscc=pdf[cat.KEY])
+    bx = dataset.encode_features(bs, bdf, bs.features).assign(uscc=bdf[cat.KEY], y=bdf[cat.LABEL].astype(int))
     df = px.merge(bx, on="uscc")
     mask = holdout_mask(df["uscc"], 1, 0.3)
     p = SgbParams(num_boost_round=25)

@@ -8,10 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from enclave.controls import policy
-from enclave.data import importing, uscc
+from enclave.data import dataset, importing, uscc
 from enclave.data import schema as sch
 from enclave.home import Home
 from models import registry
@@ -55,9 +57,9 @@ def test_import_infers_types_categories_missing_and_warns(home: Home, tmp_path: 
     assert s.column("label").role == "label" and s.key == "cust_id"
     assert s.column("const").role == "meta" and any("'const' is constant" in w for w in warnings)
     assert "const" not in s.features and "income" in s.features
-    _, df = sch.load(home.party("bank").dataset_dir("customers"))
+    _, df = dataset.load(home.party("bank").dataset_dir("customers"))
     assert df["income"].isna().sum() > 10 and df["city"].isna().sum() > 10
-    enc = sch.encode_features(s, df, ["city", "segment"])  # categories encoded inside the domain
+    enc = dataset.encode_features(s, df, ["city", "segment"])  # categories encoded inside the domain
     assert set(enc["segment"].unique()) == {0.0, 1.0, 2.0}
 
 
@@ -83,7 +85,7 @@ def test_duplicate_keys_error_unless_resolved(home: Home, tmp_path: Path) -> Non
     for rule, rows in (("first", 49), ("last", 49), ("drop", 48)):
         rep = importing.import_file(path, home, "bank", f"c{rule}", "cust_id", label="label", on_duplicate=rule)
         assert rep.fingerprint.rows == rows and rep.duplicates_resolved == 50 - rows
-    kept = sch.load(home.party("bank").dataset_dir("clast"))[1]
+    kept = dataset.load(home.party("bank").dataset_dir("clast"))[1]
     assert kept.loc[kept.cust_id == str(df.loc[7, "cust_id"])].shape[0] in (0, 1)
 
 
@@ -111,8 +113,8 @@ def test_split_gives_each_party_its_columns_shuffled_and_partly_overlapping(home
     src = messy(400)
     path = write_csv(tmp_path, src)
     rep = workflows.split_table(path, home, "label", ["late_30", "late_90"], tmp_path / "out", keep=0.9, seed=3)
-    bank = sch.load(home.party("bank").dataset_dir(rep.dataset))
-    plat = sch.load(home.party("platform").dataset_dir(rep.dataset))
+    bank = dataset.load(home.party("bank").dataset_dir(rep.dataset))
+    plat = dataset.load(home.party("platform").dataset_dir(rep.dataset))
     assert set(bank[1].columns) == {"uscc", "label", "late_30", "late_90"}
     assert {"city", "segment", "income", "age"} <= set(plat[1].columns) and "label" not in plat[1].columns
     assert all(uscc.is_valid(k) for k in bank[1]["uscc"])
@@ -152,3 +154,79 @@ def test_cli_review_prints_a_schema(home: Home, tmp_path: Path) -> None:
     )
     assert r.returncode == 0 and "type: category" in r.stdout and "looks like an ID" not in r.stdout
     assert not home.party("bank").dataset_dir("messy").exists()
+
+
+# ---- binary labels in any two-valued form ----------------------------------------
+
+
+def labelled(values: list[object], n: int = 60) -> pd.DataFrame:
+    df = messy(n)
+    df["label"] = [values[i % len(values)] for i in range(n)]
+    return df
+
+
+@pytest.mark.parametrize(
+    ("values", "positive", "stored", "positives"),
+    [
+        ([0, 1], None, "int", 30),
+        ([True, False], None, "bool", 30),
+        (["true", "FALSE"], None, "bool", 30),
+        (["good", "bad"], "bad", "category", 30),
+        (["Y", "N", "N"], "Y", "category", 20),
+        ([1, 2], "2", "int", 30),
+        (["yes", "no"], "yes", "category", 30),
+    ],
+)
+def test_two_valued_labels_with_their_positive_class(
+    home: Home, values: list[object], positive: str | None, stored: str, positives: int
+) -> None:
+    rep = importing.import_frame(labelled(values), "l.csv", home, "bank", "d", "cust_id", "label", positive=positive)
+    col = rep.schema.column("label")
+    assert col.type == stored and col.role == "label"
+    schema, df = dataset.load(home.party("bank").dataset_dir("d"))
+    y = dataset.label_array(schema, df, "label")
+    assert set(y) == {0, 1} and int(y.sum()) == positives
+    # The positive value is in the schema, so every later job reads it the same way.
+    assert sch.read_schema(home.party("bank").dataset_dir("d")).column("label").positive_value == (positive or
+           ("true" if stored == "bool" else "1"))  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("values", "positive", "message"),
+    [
+        (["good", "bad"], None, r"holds the two values \['bad', 'good'\], not 0/1 or true/false; name the positive "
+                                r"class with --positive VALUE"),
+        (["good", "bad"], "risky", r"--positive 'risky' is not a value of label column 'label'; it holds \['bad', "
+                                   r"'good'\]"),
+        (["a", "b", "c"], None, r"holds 3 distinct values \['a', 'b', 'c'\]; a binary label holds exactly two"),
+        (["a", None], "a", r"has 30 missing value\(s\), e.g. at row\(s\) \[1, 3, 5, 7, 9\]"),
+        (["a"], "a", r"holds one value only \['a'\]"),
+    ],
+)  # fmt: skip
+def test_bad_labels_get_their_own_errors(home: Home, values: list[object], positive: str | None, message: str) -> None:
+    with pytest.raises(DataError, match=message):
+        importing.import_frame(labelled(values), "l.csv", home, "bank", "d", "cust_id", "label", positive=positive)
+    assert not home.party("bank").dataset_dir("d").exists()
+
+
+def test_a_stored_label_that_breaks_its_schema_is_refused_at_load(home: Home) -> None:
+    importing.import_frame(labelled(["good", "bad"]), "l.csv", home, "bank", "d", "cust_id", "label", positive="bad")
+    d = home.party("bank").dataset_dir("d")
+    _, df = dataset.load(d)
+    df.loc[4, "label"] = "ugly"
+    pq.write_table(pa.Table.from_pandas(df, preserve_index=False), d / dataset.DATA_FILE)
+    with pytest.raises(DataError, match=r"column 'label': values \['ugly'\] not among declared"):
+        dataset.load(d)
+
+
+def test_cli_split_takes_a_positive_label_value(home: Home, tmp_path: Path) -> None:
+    df = labelled(["good", "bad", "good"], 120).drop(columns=["cust_id"])
+    path = write_csv(tmp_path, df, "goodbad.csv")
+    base = [*safehouse_command(), "--home", str(home.root), "data", "split", str(path), "--label", "label",
+            "--bank-columns", "late_30,late_90", "--out", str(tmp_path / "out")]  # fmt: skip
+    r = subprocess.run(base, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "--positive VALUE" in r.stderr and "['bad', 'good']" in r.stderr
+    r = subprocess.run([*base, "--positive", "bad"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    schema = sch.read_schema(home.party("bank").dataset_dir("goodbad"))
+    assert schema.column("label").positive == "bad" and schema.column("label").values == ("good", "bad")

@@ -22,11 +22,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from enclave.data import schema as sch
+from enclave.data import dataset as datasets
 from enclave.data import uscc
-from enclave.data.schema import Column, Fingerprint, Schema, canonical
+from enclave.data.schema import Column, Schema, canonical
 from enclave.home import Home, check_name
 from protocols.errors import DataError, SpecError
+from protocols.messages import Fingerprint
 
 MAX_LEVELS = 50
 NA_TOKENS = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None", "?", "-"]
@@ -271,7 +272,7 @@ def import_frame(
     if extra:
         note(f"{where}: column(s) {extra} are not in the schema and were not imported")
     frame = coerce(df, schema, where)
-    fp = sch.write(home.party(party).dataset_dir(dataset), schema, frame)
+    fp = datasets.write(home.party(party).dataset_dir(dataset), schema, frame)
     return ImportReport(schema, fp, tuple(warnings), resolved)
 
 

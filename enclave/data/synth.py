@@ -20,8 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from enclave.data import schema as sch
-from enclave.data import uscc
+from enclave.data import dataset, uscc
 from enclave.data.catalogue import (
     BANK,
     BANK_COLUMNS,
@@ -37,8 +36,9 @@ from enclave.data.catalogue import (
     PLATFORM_TABLES,
     PROFILE,
 )
-from enclave.data.schema import Column, Fingerprint, Schema
+from enclave.data.schema import Column, Schema
 from enclave.home import Home
+from protocols.messages import Fingerprint
 
 AS_OF = pd.Timestamp("2025-06-30")
 Values = dict[str, object]
@@ -321,6 +321,6 @@ def write_city(home: Home, city: City) -> dict[str, dict[str, Fingerprint]]:
     for party, datasets in city.tables.items():
         ph = home.party(party)
         out[party] = {
-            name: sch.write(ph.dataset_dir(name), schema, frame) for name, (schema, frame) in datasets.items()
+            name: dataset.write(ph.dataset_dir(name), schema, frame) for name, (schema, frame) in datasets.items()
         }
     return out

@@ -15,10 +15,13 @@ import shutil
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from enclave.controls import audit, consent, gate, policy
+from enclave.data import dataset
 from enclave.data import schema as sch
 from enclave.files import write_atomic
 from enclave.jobspec import JobSpec
@@ -59,10 +62,15 @@ class NodeJob:
         return PartyStatus(party, r.job_id, r.state, r.stage, r.detail, r.worker_pid, r.updated_at, r.audit_hash)
 
 
+Launcher = Callable[[Path, dict[str, Any]], "subprocess.Popen[bytes]"]
+
+
 class JobManager:
-    def __init__(self, config: NodeConfig, store: NodeStore | None = None) -> None:
+    def __init__(self, config: NodeConfig, store: NodeStore | None = None, launch: Launcher = workers.launch) -> None:
         self.config = config
         self.store = store or file_store(config.party_home.jobs_dir)
+        # How a worker process starts: the SecretFlow worker, or a stand-in in unit tests.
+        self.launch = launch
         self.jobs: dict[str, NodeJob] = {}
         self.lock = threading.Lock()
         self.audit = audit.party_log(config.home, config.party)
@@ -93,7 +101,7 @@ class JobManager:
             self.audit.append("policy_decision", job_id, {"allowed": False, "reason": e.public})
             raise
         self.audit.append("policy_decision", job_id, {"allowed": True, "outputs": list(decision.outputs)})
-        fp = sch.fingerprint(checked.dataset_dir)
+        fp = dataset.fingerprint(checked.dataset_dir)
         audit_hash = self.audit.append("dataset_fingerprint", job_id, dict(fp.__dict__))
         link_port, spu_port = free_ports(2)
         endpoint = Endpoint(party, self.config.advertise_host, link_port, spu_port)
@@ -123,7 +131,7 @@ class JobManager:
             self.audit.append(
                 "job_start", job_id, {"cluster": {e.party: f"{e.host}:{e.link_port},{e.spu_port}" for e in cluster}}
             )
-            job.proc = workers.launch(job.job_dir, {
+            job.proc = self.launch(job.job_dir, {
                 "job_id": job_id, "party": self.config.party, "spec_yaml": job.spec.to_yaml(),
                 "cluster": [e.__dict__ for e in cluster], "dataset_dir": str(job.dataset_dir),
                 "model_dir": str(self.config.party_home.model_dir(job_id)),

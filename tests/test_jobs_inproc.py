@@ -1,0 +1,187 @@
+"""Node and coordinator job logic in one process, over the in-process transport.
+
+The coordinator drives two real ``JobManager``s (real homes, policies, audit
+trails, output gate) through ``InProcNodeLink``s, which carry every call
+through the same serde round trip and error sanitising as gRPC. Each node's
+worker is a stand-in process that speaks the worker's file contract, so these
+tests cover the state machines without sockets or SecretFlow; the
+multi-process tests run the real thing.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from enclave.controls import audit
+from enclave.files import write_json
+from enclave.home import Home
+from parties.coordinator import store as cstore
+from parties.coordinator.jobs import Coordinator
+from parties.node import store as nstore
+from parties.node.config import NodeConfig
+from parties.node.jobs import JobManager
+from parties.procs import pid_alive
+from parties.transport.inproc import InProcCoordinatorLink, InProcNodeLink
+from protocols import constants as C
+from protocols.constants import JobState
+from protocols.errors import NotFoundError, RefusedError, SpecError
+from protocols.messages import JobStatus
+from tests.test_multiparty import city, spec_for
+
+STANDIN = Path(__file__).resolve().parent / "helpers" / "standin_worker.py"
+
+
+def standin(mode: str) -> Any:
+    """A launcher like the node's own, starting the stand-in worker in ``mode``."""
+
+    def launch(job_dir: Path, config: dict[str, Any]) -> subprocess.Popen[bytes]:
+        write_json(job_dir / C.WORKER_CONFIG, config)
+        cmd = [sys.executable, str(STANDIN), str(job_dir), mode]
+        return subprocess.Popen(cmd, cwd=job_dir, start_new_session=True)
+
+    return launch
+
+
+class Lab:
+    """Two nodes and a coordinator in this process, on one city."""
+
+    def __init__(self, home: Home, modes: dict[str, str]) -> None:
+        self.home = home
+        self.nodes = {
+            p: JobManager(NodeConfig.load(p, home), nstore.memory_store(), standin(m)) for p, m in modes.items()
+        }
+        self.store = cstore.memory_store()
+        links = {p: InProcNodeLink(n) for p, n in self.nodes.items()}
+        self.coordinator = Coordinator(self.store, links, None, audit.coordinator_log(home), poll_seconds=0.05)
+        self.client = InProcCoordinatorLink(self.coordinator)
+
+    def run(self, spec_yaml: str, timeout: float = 60) -> JobStatus:
+        job_id = self.client.submit(spec_yaml).job_id
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            st = self.client.status(job_id)
+            if st.state.terminal:
+                return st
+            time.sleep(0.05)
+        raise TimeoutError(f"job {job_id} did not end in {timeout}s")
+
+    def close(self) -> None:
+        self.coordinator.shutdown()
+        for n in self.nodes.values():
+            n.shutdown()
+
+
+@pytest.fixture
+def lab_home(small_city_home: Home, tmp_path: Path) -> Home:
+    return city(small_city_home, tmp_path)
+
+
+@pytest.fixture
+def make_lab(lab_home: Home) -> Iterator[Any]:
+    labs: list[Lab] = []
+
+    def make(platform: str = "ok", bank: str = "ok") -> Lab:
+        labs.append(Lab(lab_home, {"platform": platform, "bank": bank}))
+        return labs[-1]
+
+    yield make
+    for lab in labs:
+        lab.close()
+
+
+def test_a_job_succeeds_everywhere_and_releases_only_what_is_declared(make_lab: Any) -> None:
+    lab = make_lab()
+    final = lab.run(spec_for(lab.home).to_yaml())
+    assert final.state is JobState.SUCCEEDED, final.detail
+    assert {p.party: p.state for p in final.parties} == {"platform": JobState.SUCCEEDED, "bank": JobState.SUCCEEDED}
+    result = json.loads(final.result_json)
+    # The summary comes from the job type's description, fed by what the label owner released.
+    assert result["models"] == {"sgb": {"auc": 0.81, "ks": 0.42}} and result["psi"]["intersection"] == 100
+    releases = [e for e in audit.story(lab.home, final.job_id) if e["kind"] == "output_release"]
+    bank = next(e for e in releases if e["signer"] == "bank")["body"]
+    assert list(bank["released"]) == ["roc.png"] and "undeclared.csv" in bank["withheld"]
+    # Both nodes and the coordinator persisted the end.
+    assert [r.state for r in lab.store.load_all()] == [JobState.SUCCEEDED]
+    for node in lab.nodes.values():
+        assert [r.state for r in node.store.load_all()] == [JobState.SUCCEEDED]
+
+
+def test_a_failing_worker_fails_the_job_at_every_party(make_lab: Any) -> None:
+    lab = make_lab(bank="fail")
+    final = lab.run(spec_for(lab.home).to_yaml())
+    assert final.state is JobState.FAILED
+    assert "party 'bank' failed: worker failed: stand-in failure" in final.detail
+    assert {p.state for p in final.parties} == {JobState.FAILED}
+    assert not lab.home.party("platform").model_dir(final.job_id).exists()
+
+
+def test_a_refusal_reaches_the_coordinator_as_public_text_only(make_lab: Any) -> None:
+    lab = make_lab()
+    final = lab.run(spec_for(lab.home, extra_platform=["secret_column"], bank_first=True).to_yaml())
+    assert final.state is JobState.FAILED
+    assert final.detail == (
+        "party 'platform' refused the job: dataset 'firm_profile' of 'platform' has no column(s) ['secret_column']"
+    )
+    assert {p.party: p.state for p in final.parties} == {"bank": JobState.FAILED}
+
+
+def test_cancel_stops_every_worker(make_lab: Any) -> None:
+    lab = make_lab(platform="hang", bank="hang")
+    job_id = lab.client.submit(spec_for(lab.home).to_yaml()).job_id
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        st = lab.client.status(job_id)
+        if st.parties and all(p.worker_pid for p in st.parties):
+            break
+        time.sleep(0.05)
+    pids = [p.worker_pid for p in lab.client.status(job_id).parties]
+    final = lab.client.cancel(job_id)
+    assert final.state is JobState.CANCELLED and {p.state for p in final.parties} == {JobState.CANCELLED}
+    assert pids and not [p for p in pids if pid_alive(p)]
+
+
+def test_node_control_plane_rules(make_lab: Any) -> None:
+    lab = make_lab()
+    node = lab.nodes["bank"]
+    link = InProcNodeLink(node)
+    spec = spec_for(lab.home).to_yaml()
+    with pytest.raises(SpecError, match=r"job id '\.\./x' is invalid"):
+        link.prepare("../x", spec)
+    link.prepare("j1", spec)
+    with pytest.raises(RefusedError, match="already known here"):
+        link.prepare("j1", spec)
+    with pytest.raises(RefusedError, match="cannot succeed here: the worker has not finished"):
+        link.conclude("j1", JobState.SUCCEEDED, "no")
+    assert link.conclude("j1", JobState.FAILED, "first").detail == "first"
+    assert link.conclude("j1", JobState.CANCELLED, "second").state is JobState.FAILED  # the first end stands
+    with pytest.raises(NotFoundError, match="no job 'j2' at party 'bank'"):
+        link.status("j2")
+
+
+def test_restarted_roles_read_their_stores_back(make_lab: Any, lab_home: Home) -> None:
+    lab = make_lab()
+    node = lab.nodes["bank"]
+    node.prepare("j-open", spec_for(lab.home).to_yaml())
+    node.prepare("j-done", spec_for(lab.home).to_yaml())
+    node.conclude("j-done", JobState.CANCELLED, "by test")
+    lab.home.party("bank").model_dir("j-open").mkdir(parents=True)
+    again = JobManager(NodeConfig.load("bank", lab_home), node.store)
+    assert again.status("j-done").state is JobState.CANCELLED
+    reopened = again.status("j-open")
+    assert reopened.state is JobState.FAILED and reopened.detail == "node restarted while the job ran"
+    assert not lab.home.party("bank").model_dir("j-open").exists()
+    # The coordinator likewise: a job it was running when it stopped ends failed.
+    running = cstore.CoordRecord("c-1", spec_for(lab.home).to_yaml(), JobState.RUNNING, "sgb", "tree 3/9")
+    lab.store.save(running)
+    coordinator = Coordinator(lab.store, {}, None)
+    st = coordinator.status("c-1")
+    assert st.state is JobState.FAILED and st.detail == "coordinator restarted while the job ran"
+    assert {r.job_id: r.state for r in lab.store.load_all()}["c-1"] is JobState.FAILED
