@@ -92,3 +92,19 @@ def test_roles_start_without_the_modelling_libraries(module: str) -> None:
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "", f"{module} loads {r.stdout.strip()} at start"
+
+
+def test_readme_layout_table_matches_the_tree() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("`")[1] for line in section.splitlines() if line.startswith("| `")]
+    missing = [r for r in rows if not (ROOT / r).exists()]
+    assert rows and missing == [], f"README layout names paths that do not exist: {missing}"
+    packages = sorted(
+        p.parent.relative_to(ROOT).as_posix() + "/"
+        for layer in LAYERS
+        for p in (ROOT / layer).rglob("__init__.py")
+        if p.parent != ROOT / layer and p.parent.parent == ROOT / layer
+    )
+    unnamed = [p for p in packages if p not in rows and f"`{p.split('/')[1]}/`" not in section]
+    assert unnamed == [], f"packages the README layout does not name: {unnamed}"

@@ -297,3 +297,25 @@ def test_remote_deployment_reaches_nodes_by_spec_endpoints(
     finally:
         kill_group(proc)
         log.close()
+
+
+def test_split_and_run_a_table_whose_label_reads_good_or_bad(tmp_path: Path) -> None:
+    """`data split --positive bad` then `safehouse run`, as a user with such a table would."""
+    import pandas as pd
+
+    src = Path(__file__).resolve().parent.parent / "data" / "public" / "uci_taiwan_credit_card.csv.gz"
+    df = pd.read_csv(src, nrows=1500)
+    df["status"] = df.pop("default.payment.next.month").map({1: "bad", 0: "good"})
+    table = tmp_path / "goodbad.csv"
+    df.to_csv(table, index=False)
+    home = Home.resolve(tmp_path / "home")
+    bank_cols = ",".join(f"PAY_{i}" for i in (0, 2, 3, 4, 5, 6))
+    r = run_cli("data", "split", str(table), "--label", "status", "--positive", "bad", "--bank-columns", bank_cols,
+                "--out", str(tmp_path / "split"), "--trees", "3", "--depth", "3", home=home)  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "out.json"
+    r = run_cli("run", str(tmp_path / "split" / "job.yaml"), "--json", str(out), home=home)
+    assert r.returncode == 0, r.stderr[-3000:]
+    models = json.loads(out.read_text())["models"]
+    # "bad" is the positive class: a model that learned it ranks defaulters high.
+    assert models["sgb"]["auc"] > 0.6 and models["pooled"]["auc"] > 0.6, models
