@@ -28,10 +28,17 @@ def is_plain_name(name: object) -> bool:
     return isinstance(name, str) and bool(_NAME.match(name))
 
 
+# Names that stand for a role or service, never for a party: a party so named
+# could pass for the coordinator or the consent service.
+RESERVED = ("coordinator", "consent", "ca", "federation", "client")
+
+
 def check_name(kind: str, name: str) -> str:
     """Party, dataset and job names become directory names: keep them plain."""
     if not is_plain_name(name):
         raise SpecError(f"{kind} name {name!r} is invalid: {NAME_RULE}")
+    if kind == "party" and name in RESERVED:
+        raise SpecError(f"party name {name!r} is reserved for a role; choose another")
     return name
 
 
@@ -71,6 +78,20 @@ class Home:
     def trust_dir(self) -> Path:
         return self.root / "trust"
 
+    def key_dir(self, signer: str) -> Path:
+        """A signer's private keys: apart from every party's domain and audit trail.
+        In a deployment this is a separate volume, an HSM or a KMS (see the README)."""
+        return self.root / "keys" / signer
+
+    def tls_dir(self, identity: str) -> Path:
+        """Where a party's or the coordinator's certificate, key and CA live in a local home."""
+        return self.coordinator / "tls" if identity == "coordinator" else self.party(identity).tls_dir
+
+    @property
+    def pki_dir(self) -> Path:
+        """The federation CA (its key belongs to whoever runs the federation)."""
+        return self.root / "pki"
+
     @property
     def tracking_uri(self) -> str:
         return self.tracking_override or f"sqlite:///{self.root / 'mlflow.db'}"
@@ -105,8 +126,8 @@ class PartyHome:
         return self.root / "models" / job_id
 
     @property
-    def key_dir(self) -> Path:
-        return self.root / "keys"
+    def tls_dir(self) -> Path:
+        return self.root / "tls"
 
     @property
     def node_config(self) -> Path:

@@ -2,8 +2,10 @@
 
 A spec is YAML. The envelope holds what every job type shares: its name, job
 type, purpose, the key column, each party's dataset and feature columns, the
-label owner and column, and the deployment. The job type owns the rest of the
-top-level keys (``split``, ``models``, ...): its description under ``models/``
+label owner and column, and the deployment (``local``: start every party's
+processes here; ``remote``: submit to the federation's coordinator). A spec
+never names an address: those come from each party's federation file. The job
+type owns the rest of the top-level keys (``split``, ``models``, ...): its description under ``models/``
 parses them into typed parameters, handed in here as a parser, so this layer
 knows no job type by name. Every error names the field at fault, e.g.
 ``job.yaml: parties.bank.features: names listed twice: ['x']``.
@@ -44,8 +46,6 @@ class PartySpec:
     name: str
     dataset: str
     features: tuple[str, ...]
-    # Where the party's node listens, for deployments that are not local.
-    endpoint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,8 +79,6 @@ class JobSpec:
         parties: dict[str, Any] = {}
         for p in self.parties:
             parties[p.name] = {"dataset": p.dataset, "features": list(p.features)}
-            if p.endpoint is not None:
-                parties[p.name]["endpoint"] = p.endpoint
         return {
             "name": self.name,
             "job": self.job_type,
@@ -114,11 +112,11 @@ def _parties(top: Fields, key: str) -> tuple[PartySpec, ...]:
         if key in feats:
             raise SpecError(f"{one.where('features')}: the key column {key!r} cannot be a feature")
         dataset = one.name("dataset")
-        endpoint = one.get("endpoint", None)
-        if endpoint is not None and (not isinstance(endpoint, str) or ":" not in endpoint):
-            raise SpecError(f"{one.where('endpoint')}: expected host:port, got {endpoint!r}")
+        if one.has("endpoint"):
+            # The coordinator must never dial where a spec points it.
+            raise SpecError(f"{one.where('endpoint')}: addresses come from the federation file, not from a job spec")
         one.done()
-        parties.append(PartySpec(pname, dataset, tuple(feats), endpoint))
+        parties.append(PartySpec(pname, dataset, tuple(feats)))
     pf.done()
     seen: dict[str, str] = {}
     for p in parties:
@@ -151,10 +149,6 @@ def parse(raw: Any, source: str, job_types: Mapping[str, ParamsParser]) -> JobSp
         raise SpecError(f"{lab.where('column')}: the label {label!r} is also listed as a feature")
     params = job_types[job_type](top)
     deployment = top.choice("deployment", "local", DEPLOYMENTS)
-    if deployment == "remote":
-        missing = [p.name for p in parties if p.endpoint is None]
-        if missing:
-            raise SpecError(f"{source}: deployment is remote but parties {missing} have no endpoint")
     top.done()
     return JobSpec(name, job_type, key, parties, label_party, label, params, purpose, deployment == "local")
 

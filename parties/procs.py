@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -11,15 +12,26 @@ import time
 from pathlib import Path
 
 
-def free_ports(n: int, host: str = "127.0.0.1") -> list[int]:
-    """Ports the OS says are free now; all held until every one is chosen."""
-    socks = []
+def free_ports(n: int, host: str = "127.0.0.1", within: tuple[int, int] | None = None) -> list[int]:
+    """Ports free now (all held until every one is chosen): any the OS picks, or
+    ones inside ``within`` when a party's federation entry fixes a range."""
+    candidates = [0] * n
+    if within is not None:
+        candidates = list(range(within[0], within[1] + 1))
+        random.shuffle(candidates)
+    socks: list[socket.socket] = []
     try:
-        for _ in range(n):
+        for port in candidates:
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind((host, 0))
+            try:
+                s.bind((host, port))
+            except OSError:
+                s.close()
+                continue
             socks.append(s)
-        return [s.getsockname()[1] for s in socks]
+            if len(socks) == n:
+                return [x.getsockname()[1] for x in socks]
+        raise OSError(f"no {n} free ports on {host} in {within}")
     finally:
         for s in socks:
             s.close()

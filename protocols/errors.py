@@ -18,6 +18,7 @@ class ErrorCode(StrEnum):
     INVALID_DATA = "INVALID_DATA"
     NOT_FOUND = "NOT_FOUND"
     REFUSED = "REFUSED"
+    FORBIDDEN = "FORBIDDEN"
     FAILED = "FAILED"
     UNAVAILABLE = "UNAVAILABLE"
     INTERNAL = "INTERNAL"
@@ -59,6 +60,12 @@ class RefusedError(SafehouseError):
     code = ErrorCode.REFUSED
 
 
+class ForbiddenError(SafehouseError):
+    """The caller's identity may not do this (a party acting as the coordinator, say)."""
+
+    code = ErrorCode.FORBIDDEN
+
+
 class JobFailedError(SafehouseError):
     """A job ended failed or cancelled."""
 
@@ -69,3 +76,15 @@ class UnavailableError(SafehouseError):
     """A party process could not be reached."""
 
     code = ErrorCode.UNAVAILABLE
+
+
+BY_CODE: dict[ErrorCode, type[SafehouseError]] = {
+    ErrorCode.INVALID_ARGUMENT: SpecError,
+    ErrorCode.INVALID_DATA: DataError,
+    ErrorCode.NOT_FOUND: NotFoundError,
+    ErrorCode.REFUSED: RefusedError,
+    ErrorCode.FORBIDDEN: ForbiddenError,
+    ErrorCode.FAILED: JobFailedError,
+    ErrorCode.UNAVAILABLE: UnavailableError,
+    ErrorCode.INTERNAL: SafehouseError,
+}

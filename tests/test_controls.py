@@ -180,7 +180,7 @@ def test_bad_policy_file_names_the_field() -> None:
 
 def test_authorisations_grant_expire_and_revoke(home: Home) -> None:
     root, trust = home.party("platform").root, home.root / "trust"
-    signer = consent.consent_signer(root, trust)
+    signer = consent.consent_signer(home.key_dir("consent"), trust)
     firms = [uscc.from_index(i) for i in range(4)]
     t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     auths = consent.grant(root, signer, firms[:3], "bank", "credit_risk_model", days=30, now=t0)
@@ -200,7 +200,7 @@ def test_authorisations_grant_expire_and_revoke(home: Home) -> None:
 
 def test_forged_or_altered_authorisation_is_rejected(home: Home, tmp_path: Path) -> None:
     root, trust = home.party("platform").root, home.root / "trust"
-    signer = consent.consent_signer(root, trust)
+    signer = consent.consent_signer(home.key_dir("consent"), trust)
     consent.grant(root, signer, [uscc.from_index(1)], "bank", "credit_risk_model", days=30)
     path = root / consent.CONSENT_DIR / consent.GRANTS
     good = path.read_text()

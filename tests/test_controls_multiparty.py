@@ -21,7 +21,7 @@ from enclave.data import catalogue as synth
 from enclave.data import dataset
 from enclave.home import Home
 from parties.client import api
-from parties.client.local import LocalCluster, safehouse_command
+from parties.client.local import LocalCluster, client_tls, safehouse_command
 from parties.transport.grpc_links import GrpcCoordinatorLink
 from protocols.constants import JobState
 from tests.test_multiparty import city, spec_for
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.multiparty
 
 
 def run_job(cluster: LocalCluster, spec_yaml: str) -> Any:
-    client = GrpcCoordinatorLink(cluster.address)
+    client = GrpcCoordinatorLink(cluster.address, client_tls(cluster.home, "bank"))
     return api.follow(client, client.submit(spec_yaml).job_id)
 
 

@@ -21,10 +21,11 @@ from typing import Any
 import pytest
 
 from enclave.controls import audit
+from enclave.federation import Federation, Member
 from enclave.files import write_json
 from enclave.home import Home
 from parties.coordinator import store as cstore
-from parties.coordinator.jobs import Coordinator
+from parties.coordinator.jobs import Coordinator, fixed_links
 from parties.node import store as nstore
 from parties.node.config import NodeConfig
 from parties.node.jobs import JobManager
@@ -32,8 +33,8 @@ from parties.procs import pid_alive
 from parties.transport.inproc import InProcCoordinatorLink, InProcNodeLink
 from protocols import constants as C
 from protocols.constants import JobState
-from protocols.errors import NotFoundError, RefusedError, SpecError
-from protocols.messages import JobStatus
+from protocols.errors import ForbiddenError, NotFoundError, RefusedError, SpecError
+from protocols.messages import Endpoint, JobStatus
 from tests.test_multiparty import city, spec_for
 
 STANDIN = Path(__file__).resolve().parent / "helpers" / "standin_worker.py"
@@ -55,13 +56,18 @@ class Lab:
 
     def __init__(self, home: Home, modes: dict[str, str]) -> None:
         self.home = home
+        # Nodes take their peers' hosts from the federation file, even in one process.
+        members = {p: Member(p, "127.0.0.1:1", p, "127.0.0.1") for p in modes}
+        Federation("inproc", Member("coordinator", "127.0.0.1:1", "coordinator"), members).write(
+            home.root / "federation.yaml"
+        )
         self.nodes = {
             p: JobManager(NodeConfig.load(p, home), nstore.memory_store(), standin(m)) for p, m in modes.items()
         }
         self.store = cstore.memory_store()
-        links = {p: InProcNodeLink(n) for p, n in self.nodes.items()}
+        links = fixed_links({p: InProcNodeLink(n) for p, n in self.nodes.items()})
         self.coordinator = Coordinator(self.store, links, None, audit.coordinator_log(home), poll_seconds=0.05)
-        self.client = InProcCoordinatorLink(self.coordinator)
+        self.client = InProcCoordinatorLink(self.coordinator, "bank")
 
     def run(self, spec_yaml: str, timeout: float = 60) -> JobStatus:
         job_id = self.client.submit(spec_yaml).job_id
@@ -181,7 +187,39 @@ def test_restarted_roles_read_their_stores_back(make_lab: Any, lab_home: Home) -
     # The coordinator likewise: a job it was running when it stopped ends failed.
     running = cstore.CoordRecord("c-1", spec_for(lab.home).to_yaml(), JobState.RUNNING, "sgb", "tree 3/9")
     lab.store.save(running)
-    coordinator = Coordinator(lab.store, {}, None)
+    coordinator = Coordinator(lab.store, fixed_links({}), None)
     st = coordinator.status("c-1")
     assert st.state is JobState.FAILED and st.detail == "coordinator restarted while the job ran"
     assert {r.job_id: r.state for r in lab.store.load_all()}["c-1"] is JobState.FAILED
+
+
+def test_only_a_party_of_a_job_may_submit_follow_or_cancel_it(make_lab: Any) -> None:
+    lab = make_lab(platform="hang", bank="hang")
+    stranger = InProcCoordinatorLink(lab.coordinator, "bank-b")
+    with pytest.raises(ForbiddenError, match="'bank-b' is not a party of this job and may not submit it"):
+        stranger.submit(spec_for(lab.home).to_yaml())
+    job_id = lab.client.submit(spec_for(lab.home).to_yaml()).job_id
+    with pytest.raises(ForbiddenError, match="may not follow it"):
+        stranger.status(job_id)
+    with pytest.raises(ForbiddenError, match="may not cancel it"):
+        stranger.cancel(job_id)
+    assert InProcCoordinatorLink(lab.coordinator, "platform").cancel(job_id).state is JobState.CANCELLED
+
+
+def test_a_node_takes_peer_hosts_from_its_federation_file_not_from_the_caller(make_lab: Any) -> None:
+    lab = make_lab()
+    node = lab.nodes["bank"]
+    spec = spec_for(lab.home).to_yaml()
+    mine = node.prepare("j1", spec).endpoint
+    evil = [Endpoint("platform", "203.0.113.9", 4000, 4001), mine]
+    node.start("j1", evil)
+    cfg = json.loads((lab.home.party("bank").job_dir("j1") / C.WORKER_CONFIG).read_text())
+    assert {e["party"]: e["host"] for e in cfg["cluster"]} == {"platform": "127.0.0.1", "bank": "127.0.0.1"}
+    node.conclude("j1", JobState.CANCELLED, "test over")
+    Federation("inproc", Member("coordinator", "127.0.0.1:1", "coordinator"), {
+        "platform": Member("platform", "127.0.0.1:1", "platform", "127.0.0.1", (7200, 7210)),
+        "bank": Member("bank", "127.0.0.1:1", "bank", "127.0.0.1"),
+    }).write(lab.home.root / "federation.yaml")  # fmt: skip
+    mine = node.prepare("j2", spec).endpoint
+    with pytest.raises(SpecError, match="ports given for 'platform' are outside its federation entry"):
+        node.start("j2", [Endpoint("platform", "127.0.0.1", 4000, 4001), mine])

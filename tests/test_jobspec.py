@@ -82,6 +82,7 @@ def test_not_yaml_and_missing_file(tmp_path: Path) -> None:
         registry.loads_spec("- a\n- b")
 
 
-def test_remote_deployment_needs_endpoints() -> None:
-    with pytest.raises(SpecError, match=r"parties \['platform', 'bank'\] have no endpoint"):
-        registry.loads_spec(GOOD + "deployment: remote\n")
+def test_a_spec_never_carries_an_address() -> None:
+    assert not registry.loads_spec(GOOD + "deployment: remote\n").local
+    with pytest.raises(SpecError, match="parties.bank.endpoint: addresses come from the federation file"):
+        registry.loads_spec(GOOD.replace("features: [x]}", "features: [x], endpoint: 'evil:1'}"))

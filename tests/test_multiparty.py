@@ -28,7 +28,7 @@ from enclave.home import Home
 from enclave.jobspec import JobSpec
 from models import registry
 from parties.client import api
-from parties.client.local import LocalCluster, safehouse_command
+from parties.client.local import LocalCluster, client_tls, safehouse_command
 from parties.procs import pid_alive
 from parties.tracking import EXPERIMENT
 from parties.transport.grpc_links import GrpcCoordinatorLink
@@ -72,7 +72,7 @@ def spec_for(
 def start_job(home: Home, spec: JobSpec, cluster_factory: Any) -> tuple[GrpcCoordinatorLink, str]:
     """Start one process per party and a coordinator; submit the job."""
     cluster: LocalCluster = cluster_factory(home, spec.party_names)
-    client = GrpcCoordinatorLink(cluster.address)
+    client = GrpcCoordinatorLink(cluster.address, client_tls(home, spec.label_party))
     return client, client.submit(spec.to_yaml()).job_id
 
 
@@ -257,43 +257,47 @@ def test_cli_run_writes_the_demo_summary(small_city_home: Home, tmp_path: Path) 
     assert r.returncode == 0 and "pooled" not in json.loads(out.read_text())["models"]
 
 
-def test_remote_deployment_reaches_nodes_by_spec_endpoints(
+def test_remote_deployment_dials_only_what_the_federation_names(
     small_city_home: Home, tmp_path: Path, cluster_factory: Any
 ) -> None:
-    """A coordinator on another host (its own home, no nodes configured) drives
-    nodes named only by the endpoints in the spec: `safehouse run --coordinator`."""
+    """A coordinator on another host (its own home and certificate) drives the nodes its
+    federation file lists; a client reaches it with `safehouse run --coordinator`. A spec
+    that carries an address is refused: addresses come from the federation file only."""
+    import shutil
+
     import yaml
 
+    from enclave.controls import pki
     from parties.client.local import coordinator_args
     from parties.procs import kill_group, wait_for_file
 
     home = city(small_city_home, tmp_path)
     cluster = cluster_factory(home, ["platform", "bank"])
     coord_home = Home.resolve(tmp_path / "coordinator-host")
+    pki.issue(home.pki_dir, "coordinator", coord_home.tls_dir("coordinator"), ["127.0.0.1"])
+    coord_home.root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(home.root / "federation.yaml", coord_home.root / "federation.yaml")
     port_file = tmp_path / "coord.port"
     log = (tmp_path / "coord.log").open("wb")
     proc = subprocess.Popen(
-        [*safehouse_command(), *coordinator_args({}, str(coord_home.root), "127.0.0.1", 0, str(port_file))],
+        [*safehouse_command(), *coordinator_args(str(coord_home.root), "127.0.0.1", 0, str(port_file))],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )  # fmt: skip
     try:
         address = f"127.0.0.1:{wait_for_file(port_file, 60, proc)}"
         doc = spec_for(home).to_dict()
         doc["deployment"] = "remote"
-        for party, addr in cluster.node_addresses.items():
-            doc["parties"][party]["endpoint"] = addr
         spec = tmp_path / "remote.yaml"
         spec.write_text(yaml.safe_dump(doc))
         out = tmp_path / "out.json"
-        r = run_cli("run", str(spec), "--coordinator", address, "--json", str(out), home=coord_home)
+        r = run_cli("run", str(spec), "--coordinator", address, "--json", str(out), home=home)
         assert r.returncode == 0, r.stderr[-2000:] + (tmp_path / "coord.log").read_text()[-2000:]
         result = json.loads(out.read_text())
         assert "sgb" in result["models"] and str(coord_home.root) in result["mlflow"]["tracking_uri"]
-        # Without endpoints, that coordinator knows no parties.
-        del doc["parties"]["bank"]["endpoint"]
+        doc["parties"]["bank"]["endpoint"] = cluster.node_addresses["bank"]
         spec.write_text(yaml.safe_dump(doc))
-        r = run_cli("run", str(spec), "--coordinator", address, home=coord_home)
-        assert r.returncode == 2 and "have no endpoint" in r.stderr
+        r = run_cli("run", str(spec), "--coordinator", address, home=home)
+        assert r.returncode == 2 and "addresses come from the federation file, not from a job spec" in r.stderr
     finally:
         kill_group(proc)
         log.close()

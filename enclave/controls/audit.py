@@ -89,8 +89,8 @@ class AuditLog:
             return h
 
 
-def party_log(home: Home, party: str) -> AuditLog:
-    return AuditLog(home.party(party).root / AUDIT_FILE, keys.party_signer(home, party))
+def party_log(home: Home, party: str, key_dir: Path | None = None) -> AuditLog:
+    return AuditLog(home.party(party).root / AUDIT_FILE, keys.party_signer(home, party, key_dir))
 
 
 def coordinator_log(home: Home) -> AuditLog:

@@ -60,17 +60,19 @@ def _signed(record: Mapping[str, Any], signer: keys.Signer) -> str:
     return json.dumps({"record": dict(record), "key_id": signer.key_id, "sig": sig}, sort_keys=True) + "\n"
 
 
-def consent_signer(party_root: Path, trust_dir: Path) -> keys.Signer:
-    return keys.load_or_create(party_root / "keys", SIGNER, trust_dir)
+def consent_signer(key_dir: Path, trust_dir: Path) -> keys.Signer:
+    """The consent service's key, kept in its own key directory apart from any trail."""
+    return keys.load_or_create(key_dir, SIGNER, trust_dir)
 
 
-def authorise_all(party_root: Path, trust_dir: Path, firms: Iterable[str], grantee: str, purpose: str,
-                  days: int = 365) -> list[Authorisation]:  # fmt: skip
+def authorise_all(
+    party_root: Path, signer: keys.Signer, firms: Iterable[str], grantee: str, purpose: str, days: int = 365
+) -> list[Authorisation]:
     """Replace the consent book with one signed authorisation per firm (demo and test cities)."""
     book = party_root / CONSENT_DIR
     for name in (GRANTS, REVOCATIONS):
         (book / name).unlink(missing_ok=True)
-    return grant(party_root, consent_signer(party_root, trust_dir), firms, grantee, purpose, days)
+    return grant(party_root, signer, firms, grantee, purpose, days)
 
 
 def grant(

@@ -1,9 +1,12 @@
 """Ed25519 identities of nodes, the coordinator and the consent service.
 
-Each signer keeps its private key in its own home (``keys/<name>.key``, mode
-0600) and publishes the public half to the trust directory
-(``$SAFEHOUSE_HOME/trust/<name>.pub``) that auditors verify against. A key id
-is the first 16 hex characters of the SHA-256 of the raw public key.
+Each signer keeps its private key (``<name>.key``, mode 0600) in a key
+directory apart from the audit trail it signs, and publishes the public half to
+the trust directory (``trust/<name>.pub``) that auditors verify against. Trust
+entries are pinned: a different key under a name already trusted is refused,
+so nobody replaces the consent service's or the coordinator's key by
+publishing under their names. A key id is the first 16 hex characters of the
+SHA-256 of the raw public key.
 """
 
 from __future__ import annotations
@@ -74,12 +77,22 @@ def load_or_create(key_dir: Path, name: str, trust_dir: Path | None) -> Signer:
     return signer
 
 
+class PinnedKeyError(SpecError):
+    """A different key was offered under a name the trust directory already holds."""
+
+
 def publish(trust_dir: Path, name: str, public: Ed25519PublicKey) -> None:
+    """Trust ``public`` under ``name``; refuse if another key is already trusted under it."""
     trust_dir.mkdir(parents=True, exist_ok=True)
     pem = public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     target = trust_dir / f"{name}.pub"
-    if not target.is_file() or target.read_bytes() != pem:
-        target.write_bytes(pem)
+    if target.is_file():
+        if target.read_bytes() != pem:
+            raise PinnedKeyError(f"{target}: another key is already trusted as {name!r}; refusing to replace it")
+        return
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    with os.fdopen(fd, "wb") as f:
+        f.write(pem)
 
 
 def trusted(trust_dir: Path) -> dict[str, tuple[str, Ed25519PublicKey]]:
@@ -95,9 +108,10 @@ def trusted(trust_dir: Path) -> dict[str, tuple[str, Ed25519PublicKey]]:
     return out
 
 
-def party_signer(home: Home, party: str) -> Signer:
-    return load_or_create(home.party(party).key_dir, party, home.trust_dir)
+def party_signer(home: Home, party: str, key_dir: Path | None = None) -> Signer:
+    check_name("party", party)
+    return load_or_create(key_dir or home.key_dir(party), party, home.trust_dir)
 
 
 def coordinator_signer(home: Home) -> Signer:
-    return load_or_create(home.coordinator / "keys", "coordinator", home.trust_dir)
+    return load_or_create(home.key_dir("coordinator"), "coordinator", home.trust_dir)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from parties.cli import common
 
@@ -44,7 +45,7 @@ def cmd_consent(args: argparse.Namespace) -> int:
 
     home = common.home(args)
     root = home.party(args.party).root
-    signer = consent.consent_signer(root, home.trust_dir)
+    signer = consent.consent_signer(home.key_dir(consent.SIGNER), home.trust_dir)
     if args.consent_command == "grant":
         granted = consent.grant(root, signer, args.uscc, args.grantee, args.purpose, args.days)
         for a in granted:
@@ -55,7 +56,31 @@ def cmd_consent(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pki(args: argparse.Namespace) -> int:
+    from enclave.controls import pki
+
+    home = common.home(args)
+    if args.pki_command == "init":
+        path = pki.init_ca(home.pki_dir, force=args.force)
+        print(f"federation CA: {path} (its key {home.pki_dir / pki.CA_KEY} stays with the federation operator)")
+        return 0
+    out = Path(args.out) if args.out else home.tls_dir(args.name)
+    files = pki.issue(home.pki_dir, args.name, out, args.host)
+    print(f"certificate for {args.name!r}: {files.cert}, key {files.key} (mode 0600), CA {files.ca}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    pk = sub.add_parser("pki", help="the federation's certificates").add_subparsers(dest="pki_command", required=True)
+    pi = common.with_home(pk.add_parser("init", help="create the federation CA"))
+    pi.add_argument("--force", action="store_true", help="replace an existing CA (every certificate must be reissued)")
+    pi.set_defaults(fn=cmd_pki)
+    ps = common.with_home(pk.add_parser("issue", help="issue a certificate to a party or the coordinator"))
+    ps.add_argument("name", help="a party name, or 'coordinator'")
+    ps.add_argument("--host", action="append", default=[], help="a DNS name or IP the holder is reached at (repeat)")
+    ps.add_argument("--out", help="where to write cert.pem, key.pem and ca.pem (default: the holder's tls/ dir)")
+    ps.set_defaults(fn=cmd_pki)
+
     au = sub.add_parser("audit", help="audit trails").add_subparsers(dest="audit_command", required=True)
     v = common.with_home(au.add_parser("verify", help="verify every trail's chain, signatures and cross-references"))
     v.set_defaults(fn=cmd_audit_verify)

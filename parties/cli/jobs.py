@@ -6,8 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
+from enclave import federation
+from enclave.controls.pki import TlsFiles
 from parties.cli import common
-from protocols.errors import SafehouseError
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -20,7 +21,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from parties.client import api
 
-    result = api.run(Path(args.spec), common.home(args), print, coordinator=args.coordinator)
+    result = api.run(Path(args.spec), common.home(args), print, coordinator=args.coordinator, as_party=args.as_party,
+                     insecure_dev=args.insecure_dev)  # fmt: skip
     out = api.public_summary(result)
     print(json.dumps(out["models"], indent=1))
     if args.json:
@@ -33,7 +35,7 @@ def cmd_node(args: argparse.Namespace) -> int:
     from parties.node.server import run
 
     common.logging_to_stderr()
-    config = NodeConfig.load(args.party, common.home(args), args.advertise_host)
+    config = NodeConfig.load(args.party, common.home(args), args.advertise_host, args.insecure_dev)
     return run(config, args.host, args.port, Path(args.port_file) if args.port_file else None)
 
 
@@ -41,13 +43,14 @@ def cmd_coordinator(args: argparse.Namespace) -> int:
     from parties.coordinator.server import run
 
     common.logging_to_stderr()
-    nodes = {}
-    for item in args.node:
-        party, sep, addr = item.partition("=")
-        if not sep or ":" not in addr:
-            raise SafehouseError(f"--node {item!r}: expected PARTY=HOST:PORT")
-        nodes[party] = addr
-    return run(common.home(args), nodes, args.host, args.port, Path(args.port_file) if args.port_file else None)
+    home = common.home(args)
+    fed = Path(args.federation) if args.federation else home.root / federation.FILE
+    tls = (
+        None
+        if args.insecure_dev
+        else TlsFiles.in_dir(Path(args.tls_dir) if args.tls_dir else home.tls_dir("coordinator"))
+    )
+    return run(home, fed, tls, args.host, args.port, Path(args.port_file) if args.port_file else None)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -60,16 +63,26 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     r = common.with_home(sub.add_parser("run", help="run a job spec"))
     r.add_argument("spec")
     r.add_argument("--json")
-    r.add_argument("--coordinator", help="HOST:PORT of a running coordinator (remote deployments)")
+    r.add_argument("--coordinator", help="HOST:PORT of the coordinator (default: from the federation file)")
+    r.add_argument("--as", dest="as_party", help="submit as this party, with its certificate (default: label owner)")
+    insecure(r)
     r.set_defaults(fn=cmd_run, cleanup_on_sigterm=True)
 
     n = common.with_home(sub.add_parser("node", help="run a party node"))
     n.add_argument("--party", required=True)
-    n.add_argument("--advertise-host", help="host other parties' workers use to reach this one")
+    n.add_argument("--advertise-host", help="host other parties' workers use, if the federation file gives none")
     common.server_args(n)
+    insecure(n)
     n.set_defaults(fn=cmd_node)
 
     c = common.with_home(sub.add_parser("coordinator", help="run the coordinator"))
-    c.add_argument("--node", action="append", default=[], help="PARTY=HOST:PORT of a node (repeat)")
+    c.add_argument("--federation", help="federation file (default: federation.yaml in the home)")
+    c.add_argument("--tls-dir", help="the coordinator's ca.pem, cert.pem and key.pem (default: tls/ in the home)")
     common.server_args(c)
+    insecure(c)
     c.set_defaults(fn=cmd_coordinator)
+
+
+def insecure(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--insecure-dev", action="store_true",
+                    help="plaintext links with no identities: for development only, never with real data")  # fmt: skip

@@ -14,13 +14,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from enclave import federation
 from enclave.data import importing
 from enclave.home import Home
 from enclave.jobspec import JobSpec
 from models import registry
 from models.joint_train.params import JointTrainParams
 from parties.client import workflows
-from parties.client.local import LocalCluster
+from parties.client.local import LocalCluster, client_tls
 from parties.tracking import Tracker
 from parties.transport import CoordinatorService
 from parties.transport.grpc_links import GrpcCoordinatorLink
@@ -88,15 +89,24 @@ def run(
     home: Home | None = None,
     progress: Progress | None = print,
     coordinator: str | None = None,
+    as_party: str | None = None,
+    insecure_dev: bool = False,
 ) -> dict[str, Any]:
-    """Run a job spec and return its summary; raise JobFailedError if it fails."""
+    """Run a job spec and return its summary; raise JobFailedError if it fails.
+
+    A local deployment starts every party's processes here; a remote one
+    submits to the coordinator the federation file names (or ``coordinator``).
+    The job is submitted as ``as_party`` (default: the label owner), with that
+    party's certificate.
+    """
     home = home or Home.resolve()
     if not isinstance(spec, JobSpec):
         spec = registry.load_spec(spec)
     if _pooled(spec) and not spec.local:
         raise SpecError("reference.pooled is simulation-only and needs a local deployment")
-    if not spec.local and coordinator is None:
-        raise SpecError("a remote deployment needs --coordinator HOST:PORT")
+    submitter = as_party or spec.label_party
+    if submitter not in spec.party_names:
+        raise SpecError(f"--as {submitter!r}: only a party of the job may submit it ({spec.party_names})")
 
     def submit_and_follow(client: CoordinatorService) -> JobStatus:
         job_id = client.submit(spec.to_yaml()).job_id
@@ -105,10 +115,13 @@ def run(
         return follow(client, job_id, progress)
 
     if spec.local:
-        with LocalCluster(home, spec.party_names) as cluster:
-            status = submit_and_follow(GrpcCoordinatorLink(cluster.address))
+        with LocalCluster(home, spec.party_names, insecure_dev=insecure_dev) as cluster:
+            status = submit_and_follow(GrpcCoordinatorLink(cluster.address, client_tls(home, submitter, insecure_dev)))
     else:
-        status = submit_and_follow(GrpcCoordinatorLink(str(coordinator)))
+        fed = federation.load(home.root / federation.FILE)
+        address = coordinator or fed.coordinator.address
+        tls = client_tls(home, submitter, insecure_dev)
+        status = submit_and_follow(GrpcCoordinatorLink(address, tls, fed.coordinator.identity))
     result = summary(status)
     if _pooled(spec):
         add_pooled_reference(home, spec, result, progress)

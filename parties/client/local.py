@@ -1,9 +1,12 @@
 """Start a whole Safehouse locally: one node process per party and a coordinator.
 
 The commands are exactly those in ``docker/compose.yaml`` (``safehouse node``,
-``safehouse coordinator``), on ports the OS picks. Every process runs in its
-own process group; leaving the context stops them all and reaps them, and a
-node stops its workers before it exits.
+``safehouse coordinator``), on ports the OS picks. Before they start, the
+home's federation PKI is made (a CA, a certificate per party and for the
+coordinator) unless it exists; once they listen, the federation file naming
+every address is written, which nodes and the coordinator read per job. Every
+process runs in its own process group; leaving the context stops them all and
+reaps them, and a node stops its workers before it exits.
 """
 
 from __future__ import annotations
@@ -15,6 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from enclave import federation
+from enclave.controls import pki
+from enclave.controls.pki import TlsFiles
+from enclave.federation import Federation, Member
 from enclave.home import Home
 from parties.procs import kill_group, wait_for_file
 from protocols.errors import UnavailableError
@@ -35,10 +42,23 @@ def node_args(party: str, home: str, host: str, port: int, port_file: str, adver
             "--port-file", port_file, "--advertise-host", advertise_host]  # fmt: skip
 
 
-def coordinator_args(nodes: dict[str, str], home: str, host: str, port: int, port_file: str) -> list[str]:
+def coordinator_args(home: str, host: str, port: int, port_file: str) -> list[str]:
     """``safehouse`` arguments of the coordinator (also docker/compose.yaml's)."""
-    node_flags = [x for party, addr in nodes.items() for x in ("--node", f"{party}={addr}")]
-    return ["coordinator", *node_flags, "--home", home, "--host", host, "--port", str(port), "--port-file", port_file]
+    return ["coordinator", "--home", home, "--host", host, "--port", str(port), "--port-file", port_file]
+
+
+def ensure_pki(home: Home, identities: list[str], hosts: tuple[str, ...] = ("127.0.0.1", "localhost")) -> None:
+    """A federation CA and a certificate for each identity, made once per local home."""
+    if not (home.pki_dir / pki.CA_CERT).is_file():
+        pki.init_ca(home.pki_dir)
+    for name in identities:
+        if not TlsFiles.in_dir(home.tls_dir(name)).cert.is_file():
+            pki.issue(home.pki_dir, name, home.tls_dir(name), hosts)
+
+
+def client_tls(home: Home, party: str, insecure_dev: bool = False) -> TlsFiles | None:
+    """The certificate a party's operator submits and follows jobs with."""
+    return None if insecure_dev else TlsFiles.in_dir(home.tls_dir(party)).check()
 
 
 @dataclass
@@ -47,6 +67,7 @@ class LocalCluster:
     parties: list[str]
     host: str = "127.0.0.1"
     start_timeout: float = 60.0
+    insecure_dev: bool = False
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     node_addresses: dict[str, str] = field(default_factory=dict)
     address: str = ""
@@ -64,9 +85,10 @@ class LocalCluster:
 
     def _spawn(self, role: str, args: list[str]) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        flags = ["--insecure-dev"] if self.insecure_dev else []
         with (self.log_dir / f"{role}.log").open("ab") as log:
             self.procs[role] = subprocess.Popen(
-                [*safehouse_command(), *args],
+                [*safehouse_command(), *args, *flags],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -80,18 +102,25 @@ class LocalCluster:
             raise UnavailableError(f"{role} did not start: {e}; see {self.log_dir / (role + '.log')}") from None
         return f"{self.host}:{port}"
 
+    def federation(self) -> Federation:
+        members = {p: Member(p, addr, p, self.host) for p, addr in self.node_addresses.items()}
+        return Federation("local", Member("coordinator", self.address, "coordinator"), members)
+
     def start(self) -> LocalCluster:
         try:
+            if not self.insecure_dev:
+                ensure_pki(self.home, [*self.parties, pki.COORDINATOR])
             home = str(self.home.root)
-            # Nodes start side by side; the coordinator needs their addresses.
+            # Nodes start side by side; the coordinator and the federation file need their addresses.
             port_files = {p: self._port_file(f"node-{p}") for p in self.parties}
             for p, pf in port_files.items():
                 self._spawn(f"node-{p}", node_args(p, home, self.host, 0, str(pf), self.host))
             for p, pf in port_files.items():
                 self.node_addresses[p] = self._address(f"node-{p}", pf)
             pf = self._port_file("coordinator")
-            self._spawn("coordinator", coordinator_args(self.node_addresses, home, self.host, 0, str(pf)))
+            self._spawn("coordinator", coordinator_args(home, self.host, 0, str(pf)))
             self.address = self._address("coordinator", pf)
+            self.federation().write(self.home.root / federation.FILE)
         except BaseException:
             self.stop()
             raise

@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from enclave.controls import consent, policy
+from enclave.controls import consent, pki, policy
 from enclave.data import catalogue as cat
 from enclave.data import importing, splitting, synth
 from enclave.data import schema as sch
@@ -25,6 +25,7 @@ from enclave.home import Home, check_name
 from enclave.jobspec import JobSpec, document
 from models import registry
 from models.joint_train.params import document_params
+from parties.client.local import ensure_pki
 from protocols.messages import Fingerprint
 
 BANK = cat.BANK
@@ -60,12 +61,14 @@ def generate_city(
     controls: each party's policy, and signed authorisations for a share of firms."""
     city = synth.generate(rows, seed)
     fps = synth.write_city(home, city)
+    ensure_pki(home, [PLATFORM, BANK, pki.COORDINATOR])
     for party in (PLATFORM, BANK):
         (home.party(party).root / policy.POLICY_FILE).unlink(missing_ok=True)
     grant_both_ways(home, {PLATFORM: cat.PROFILE, BANK: cat.LOANS}, BANK)
     firms = city.platform_firms
     chosen = firms[np.random.default_rng(seed + 7).random(len(firms)) < authorised_share]
-    consent.authorise_all(home.party(PLATFORM).root, home.trust_dir, list(chosen), BANK, "credit_risk_model")
+    signer = consent.consent_signer(home.key_dir(consent.SIGNER), home.trust_dir)
+    consent.authorise_all(home.party(PLATFORM).root, signer, list(chosen), BANK, "credit_risk_model")
     return fps
 
 
@@ -105,6 +108,7 @@ def split_table(
             positive if is_bank else None,
         )  # fmt: skip
     grant_both_ways(home, {PLATFORM: dataset, BANK: dataset}, BANK)
+    ensure_pki(home, [PLATFORM, BANK, pki.COORDINATOR])
     spec = spec_for(home, dataset[:24].rstrip("_-") or "job", {PLATFORM: dataset, BANK: dataset}, (BANK, label),
                     trees=trees, depth=depth, seed=seed, pooled=True, key=sides.key)  # fmt: skip
     spec_path = out_dir / "job.yaml"

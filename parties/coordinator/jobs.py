@@ -26,7 +26,7 @@ from parties.coordinator.store import CoordinatorStore, CoordRecord
 from parties.tracking import Tracker
 from parties.transport import NodeService
 from protocols.constants import STAGE_DONE, JobState
-from protocols.errors import NotFoundError, SafehouseError, SpecError
+from protocols.errors import ForbiddenError, NotFoundError, SafehouseError, SpecError
 from protocols.messages import JobStatus, Outputs, PartyStatus, Prepared
 
 log = logging.getLogger("safehouse.coordinator")
@@ -62,21 +62,33 @@ class _Abort(Exception):
         self.state, self.reason = state, reason
 
 
+Links = Callable[[str], NodeService]
+
+
+def fixed_links(links: Mapping[str, NodeService]) -> Links:
+    """Links to a known set of nodes (tests, in-process use)."""
+
+    def link(party: str) -> NodeService:
+        if party not in links:
+            raise SpecError(f"party {party!r} is not known to this coordinator (known: {sorted(links)})")
+        return links[party]
+
+    return link
+
+
 class Coordinator:
     def __init__(
         self,
         store: CoordinatorStore,
-        links: Mapping[str, NodeService],
+        links: Links,
         tracker: Callable[[], Tracker] | None,
         audit_log: AuditLog | None = None,
         poll_seconds: float = 0.5,
         unreachable_seconds: float = 30.0,
-        link_factory: Callable[[str, str], NodeService] | None = None,
     ) -> None:
         self.store = store
-        self.links = dict(links)
-        # Reaches a party named only by the endpoint in a job spec (remote deployments).
-        self.link_factory = link_factory
+        # A party's node is reached only as the federation file says, never at an address a spec gives.
+        self.links = links
         self.tracker = tracker
         self.audit = audit_log
         self.poll_seconds = poll_seconds
@@ -86,37 +98,37 @@ class Coordinator:
         self._load()
 
     # -- API -------------------------------------------------------------------
-    def submit(self, spec_yaml: str) -> JobStatus:
+    def submit(self, spec_yaml: str, caller: str = "") -> JobStatus:
         spec = registry.loads_spec(spec_yaml, "submitted job spec")
-        links: dict[str, NodeService] = {}
-        for p in spec.parties:
-            if p.name in self.links:
-                links[p.name] = self.links[p.name]
-            elif p.endpoint is not None and self.link_factory is not None:
-                links[p.name] = self.link_factory(p.name, p.endpoint)
-        unknown = [p for p in spec.party_names if p not in links]
-        if unknown:
-            raise SpecError(
-                f"parties {unknown} are not known to this coordinator (known: {sorted(self.links)}) "
-                "and the spec gives no endpoint for them"
-            )
+        self._authorise(caller, spec, "submit")
+        links = {p: self.links(p) for p in spec.party_names}
         job = CoordJob(new_job_id(spec.name), spec, links)
-        self._audit(job, "job_submitted", {"name": spec.name, "spec_sha256": spec.sha256, "parties": spec.party_names})
+        self._audit(job, "job_submitted", {"name": spec.name, "spec_sha256": spec.sha256, "parties": spec.party_names,
+                                           "submitted_by": caller or "unauthenticated (insecure dev)"})  # fmt: skip
         with self.lock:
             self.jobs[job.job_id] = job
         self._persist(job)
         threading.Thread(target=self._run, args=(job,), name=f"job-{job.job_id}", daemon=True).start()
-        log.info("job %s queued (%s)", job.job_id, spec.name)
+        log.info("job %s queued (%s) by %s", job.job_id, spec.name, caller or "an unauthenticated caller")
         return self._status(job)
 
-    def status(self, job_id: str) -> JobStatus:
-        return self._status(self._job(job_id))
-
-    def cancel(self, job_id: str) -> JobStatus:
+    def status(self, job_id: str, caller: str = "") -> JobStatus:
         job = self._job(job_id)
+        self._authorise(caller, job.spec, "follow")
+        return self._status(job)
+
+    def cancel(self, job_id: str, caller: str = "") -> JobStatus:
+        job = self._job(job_id)
+        self._authorise(caller, job.spec, "cancel")
         job.cancel.set()
         job.done.wait(timeout=30)
         return self._status(job)
+
+    @staticmethod
+    def _authorise(caller: str, spec: JobSpec, what: str) -> None:
+        """Only a party of a job acts on it; "" is a caller without TLS (--insecure-dev)."""
+        if caller and caller not in spec.party_names:
+            raise ForbiddenError(f"{caller!r} is not a party of this job and may not {what} it")
 
     def shutdown(self) -> None:
         with self.lock:

@@ -6,9 +6,11 @@ import logging
 import threading
 from pathlib import Path
 
+from enclave import federation
 from enclave.controls import audit
+from enclave.controls.pki import TlsFiles
 from enclave.home import Home
-from parties.coordinator.jobs import Coordinator
+from parties.coordinator.jobs import Coordinator, Links
 from parties.coordinator.store import file_store
 from parties.tracking import Tracker
 from parties.transport import control_pb2_grpc as pb_grpc
@@ -40,15 +42,28 @@ class SharedTracker:
             log.exception("MLflow tracking is not ready")
 
 
-def run(home: Home, nodes: dict[str, str], host: str, port: int, port_file: Path | None) -> int:
-    links = {party: GrpcNodeLink(party, addr) for party, addr in nodes.items()}
+def federation_links(federation_file: Path, tls: TlsFiles | None) -> Links:
+    """Nodes as the federation file lists them, read afresh per job; one channel per node."""
+    cache: dict[tuple[str, str, str], GrpcNodeLink] = {}
+
+    def link(party: str) -> GrpcNodeLink:
+        m = federation.load(federation_file).party(party)
+        key = (party, m.address, m.identity)
+        if key not in cache:
+            cache[key] = GrpcNodeLink(party, m.address, tls, m.identity)
+        return cache[key]
+
+    return link
+
+
+def run(home: Home, federation_file: Path, tls: TlsFiles | None, host: str, port: int, port_file: Path | None) -> int:
     tracker = SharedTracker(home)
     threading.Thread(target=tracker.warm, name="mlflow-warm", daemon=True).start()
-    coordinator = Coordinator(
-        file_store(home.coordinator / "jobs"), links, tracker, audit.coordinator_log(home), link_factory=GrpcNodeLink
-    )
+    links = federation_links(federation_file, tls)
+    coordinator = Coordinator(file_store(home.coordinator / "jobs"), links, tracker, audit.coordinator_log(home))
+    mode = "mutual TLS" if tls is not None else "PLAINTEXT (--insecure-dev)"
     return run_until_signalled(
-        f"coordinator (nodes {nodes}, tracking {home.tracking_uri})",
+        f"coordinator (federation {federation_file}, {mode}, tracking {home.tracking_uri})",
         lambda s: pb_grpc.add_CoordinatorServicer_to_server(CoordinatorServicer(coordinator), s),
-        host, port, port_file, coordinator.shutdown,
+        host, port, port_file, coordinator.shutdown, tls,
     )  # fmt: skip

@@ -73,7 +73,7 @@ class JobManager:
         self.launch = launch
         self.jobs: dict[str, NodeJob] = {}
         self.lock = threading.Lock()
-        self.audit = audit.party_log(config.home, config.party)
+        self.audit = audit.party_log(config.home, config.party, config.key_dir)
         self._load()
 
     # -- control plane ---------------------------------------------------------
@@ -103,8 +103,9 @@ class JobManager:
         self.audit.append("policy_decision", job_id, {"allowed": True, "outputs": list(decision.outputs)})
         fp = dataset.fingerprint(checked.dataset_dir)
         audit_hash = self.audit.append("dataset_fingerprint", job_id, dict(fp.__dict__))
-        link_port, spu_port = free_ports(2)
-        endpoint = Endpoint(party, self.config.advertise_host, link_port, spu_port)
+        me_in_federation = self.config.federation().party(party)
+        link_port, spu_port = free_ports(2, within=me_in_federation.worker_ports)
+        endpoint = Endpoint(party, me_in_federation.host or self.config.advertise_host, link_port, spu_port)
         job_dir = self.config.party_home.job_dir(job_id)
         job_dir.mkdir(parents=True, exist_ok=False)
         record = NodeRecord(job_id, spec_yaml, JobState.QUEUED, "", "accepted", time.time(), audit_hash, 0, endpoint,
@@ -121,12 +122,7 @@ class JobManager:
         with job.lock:
             if job.state is not JobState.QUEUED or job.record.endpoint is None or job.dataset_dir is None:
                 raise RefusedError(f"job {job_id} is {job.state.value}, not queued")
-            parties = sorted(e.party for e in cluster)
-            if parties != sorted(job.spec.party_names):
-                raise SpecError(f"cluster parties {parties} do not match the job's {sorted(job.spec.party_names)}")
-            mine = next(e for e in cluster if e.party == self.config.party)
-            if (mine.link_port, mine.spu_port) != (job.record.endpoint.link_port, job.record.endpoint.spu_port):
-                raise SpecError("cluster gives this party other ports than it reserved")
+            cluster = self._peers(job, cluster)
             self._consent(job)
             self.audit.append(
                 "job_start", job_id, {"cluster": {e.party: f"{e.host}:{e.link_port},{e.spu_port}" for e in cluster}}
@@ -212,6 +208,25 @@ class JobManager:
             if not record.state.terminal:
                 self._end(job, JobState.FAILED, record.stage, "node restarted while the job ran")
                 self._cleanup(job, JobState.FAILED)
+
+    def _peers(self, job: NodeJob, cluster: list[Endpoint]) -> list[Endpoint]:
+        """The job's peers at the hosts this party's own federation file names; the
+        caller supplies only ports, each inside the range that peer's entry allows."""
+        parties = sorted(e.party for e in cluster)
+        if parties != sorted(job.spec.party_names):
+            raise SpecError(f"cluster parties {parties} do not match the job's {sorted(job.spec.party_names)}")
+        fed = self.config.federation()
+        peers = []
+        for e in cluster:
+            member = fed.party(e.party)
+            if not (member.allows_port(e.link_port) and member.allows_port(e.spu_port)):
+                raise SpecError(f"ports given for {e.party!r} are outside its federation entry's worker_ports")
+            peers.append(Endpoint(e.party, member.host, e.link_port, e.spu_port))
+        mine = next(e for e in peers if e.party == self.config.party)
+        reserved = job.record.endpoint
+        if reserved is None or (mine.link_port, mine.spu_port) != (reserved.link_port, reserved.spu_port):
+            raise SpecError("cluster gives this party other ports than it reserved")
+        return peers
 
     def _consent(self, job: NodeJob) -> None:
         """Write this job's authorised-firm list for the worker; log the summary.

@@ -13,8 +13,14 @@ from parties.transport.servicers import NodeServicer
 
 def run(config: NodeConfig, host: str, port: int, port_file: Path | None) -> int:
     jobs = JobManager(config)
+
+    def is_coordinator(identity: str) -> bool:
+        # Without TLS (--insecure-dev) nobody is authenticated and nothing can be checked.
+        return not config.secure or identity == config.federation().coordinator.identity
+
+    mode = "mutual TLS" if config.secure else "PLAINTEXT (--insecure-dev)"
     return run_until_signalled(
-        f"node {config.party} (home {config.home.root})",
-        lambda s: pb_grpc.add_NodeServicer_to_server(NodeServicer(jobs), s),
-        host, port, port_file, jobs.shutdown,
+        f"node {config.party} (home {config.home.root}, {mode})",
+        lambda s: pb_grpc.add_NodeServicer_to_server(NodeServicer(jobs, is_coordinator), s),
+        host, port, port_file, jobs.shutdown, config.tls,
     )  # fmt: skip

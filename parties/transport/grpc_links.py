@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enclave.controls.pki import TlsFiles
 from parties.transport import control_pb2_grpc as pb_grpc
 from parties.transport.rpc import call, channel
 from protocols import control_pb2 as pb
@@ -13,9 +14,10 @@ from protocols.messages import Endpoint, JobStatus, Outputs, PartyStatus, Prepar
 class GrpcNodeLink:
     """A node's ``NodeService`` over gRPC."""
 
-    def __init__(self, party: str, address: str) -> None:
+    def __init__(self, party: str, address: str, tls: TlsFiles | None, identity: str | None = None) -> None:
         self.party, self.address = party, address
-        self.stub = pb_grpc.NodeStub(channel(address))
+        # Only a server whose certificate names this party is that party's node.
+        self.stub = pb_grpc.NodeStub(channel(address, tls, identity or party))
 
     def _what(self) -> str:
         return f"node {self.party!r} at {self.address}"
@@ -42,19 +44,21 @@ class GrpcNodeLink:
 class GrpcCoordinatorLink:
     """The coordinator's ``CoordinatorService`` over gRPC: what the CLI, the API and tests use."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, tls: TlsFiles | None, identity: str = "coordinator") -> None:
         self.address = address
-        self.stub = pb_grpc.CoordinatorStub(channel(address))
+        self.stub = pb_grpc.CoordinatorStub(channel(address, tls, identity))
 
     def _what(self) -> str:
         return f"coordinator at {self.address}"
 
-    def submit(self, spec_yaml: str) -> JobStatus:
+    # The caller's identity is the certificate this link presents; the argument is
+    # there for the interface (an in-process link has no certificate to show).
+    def submit(self, spec_yaml: str, caller: str = "") -> JobStatus:
         reply = call(self._what(), self.stub.Submit, pb.SubmitRequest(spec_yaml=spec_yaml), 60)
         return serde.job_status_from_pb(reply)
 
-    def status(self, job_id: str) -> JobStatus:
+    def status(self, job_id: str, caller: str = "") -> JobStatus:
         return serde.job_status_from_pb(call(self._what(), self.stub.Status, pb.JobRef(job_id=job_id), 10))
 
-    def cancel(self, job_id: str) -> JobStatus:
+    def cancel(self, job_id: str, caller: str = "") -> JobStatus:
         return serde.job_status_from_pb(call(self._what(), self.stub.Cancel, pb.JobRef(job_id=job_id), 60))

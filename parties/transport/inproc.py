@@ -50,19 +50,20 @@ class InProcNodeLink:
 
 
 class InProcCoordinatorLink:
-    """A ``CoordinatorService`` in this process, reached as if over the wire."""
+    """A ``CoordinatorService`` in this process, reached as if over the wire by ``identity``."""
 
-    def __init__(self, service: CoordinatorService) -> None:
+    def __init__(self, service: CoordinatorService, identity: str) -> None:
         self.service = service
+        self.identity = identity
 
-    def submit(self, spec_yaml: str) -> JobStatus:
-        return _job(_across(lambda: self.service.submit(spec_yaml)))
+    def submit(self, spec_yaml: str, caller: str = "") -> JobStatus:
+        return _job(_across(lambda: self.service.submit(spec_yaml, self.identity)))
 
-    def status(self, job_id: str) -> JobStatus:
-        return _job(_across(lambda: self.service.status(job_id)))
+    def status(self, job_id: str, caller: str = "") -> JobStatus:
+        return _job(_across(lambda: self.service.status(job_id, self.identity)))
 
-    def cancel(self, job_id: str) -> JobStatus:
-        return _job(_across(lambda: self.service.cancel(job_id)))
+    def cancel(self, job_id: str, caller: str = "") -> JobStatus:
+        return _job(_across(lambda: self.service.cancel(job_id, self.identity)))
 
 
 def _status(s: PartyStatus) -> PartyStatus:

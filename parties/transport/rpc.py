@@ -1,8 +1,13 @@
-"""The gRPC edge shared by every role: servers, channels and error mapping.
+"""The gRPC edge shared by every role: mutually authenticated servers and channels,
+the caller's identity, and error mapping.
 
-A ``SafehouseError`` becomes a gRPC status carrying only its public text; any
-other exception is logged in full here and sent as a bare INTERNAL status.
-On the client side the status becomes the matching ``SafehouseError`` again.
+Every server requires a client certificate signed by the federation CA, and
+every channel presents its own and checks that the server's certificate names
+the identity it meant to reach (a party, or ``coordinator``). Plaintext is for
+``--insecure-dev`` only. A ``SafehouseError`` becomes a gRPC status carrying
+only its public text (its code rides in trailing metadata); any other
+exception is logged in full here and sent as a bare INTERNAL status. On the
+client side the status becomes the matching ``SafehouseError`` again.
 """
 
 from __future__ import annotations
@@ -18,10 +23,13 @@ from typing import Any, TypeVar
 
 import grpc
 
+from enclave.controls.pki import TlsFiles
 from enclave.files import write_atomic
 from protocols.errors import (
+    BY_CODE,
     DataError,
     ErrorCode,
+    ForbiddenError,
     JobFailedError,
     NotFoundError,
     RefusedError,
@@ -37,6 +45,7 @@ _TO_STATUS = {
     ErrorCode.INVALID_DATA: grpc.StatusCode.FAILED_PRECONDITION,
     ErrorCode.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
     ErrorCode.REFUSED: grpc.StatusCode.PERMISSION_DENIED,
+    ErrorCode.FORBIDDEN: grpc.StatusCode.PERMISSION_DENIED,
     ErrorCode.FAILED: grpc.StatusCode.ABORTED,
     ErrorCode.UNAVAILABLE: grpc.StatusCode.UNAVAILABLE,
     ErrorCode.INTERNAL: grpc.StatusCode.INTERNAL,
@@ -50,6 +59,7 @@ _FROM_STATUS: dict[grpc.StatusCode, type[SafehouseError]] = {
     grpc.StatusCode.UNAVAILABLE: UnavailableError,
     grpc.StatusCode.DEADLINE_EXCEEDED: UnavailableError,
 }
+CODE_KEY = "safehouse-code"
 MAX_MESSAGE = 64 * 1024 * 1024
 _OPTIONS = [("grpc.max_send_message_length", MAX_MESSAGE), ("grpc.max_receive_message_length", MAX_MESSAGE)]
 
@@ -65,6 +75,7 @@ def handler(fn: F) -> F:
             return fn(self, request, context)
         except SafehouseError as e:
             log.warning("%s refused: %s", fn.__name__, e)
+            context.set_trailing_metadata(((CODE_KEY, e.code.value),))
             context.abort(_TO_STATUS[e.code], e.public)
         except Exception:
             log.exception("%s failed", fn.__name__)
@@ -73,10 +84,34 @@ def handler(fn: F) -> F:
     return wrapped  # type: ignore[return-value]
 
 
-def serve(register: Callable[[grpc.Server], None], host: str, port: int) -> tuple[grpc.Server, int]:
+def peer_identity(context: grpc.ServicerContext) -> str:
+    """The identity (first SAN DNS name) of the caller's verified certificate; "" without TLS."""
+    auth = context.auth_context()
+    names = auth.get("x509_subject_alternative_name") or []
+    return names[0].decode() if names else ""
+
+
+def require(context: grpc.ServicerContext, allowed: Callable[[str], bool], what: str) -> str:
+    """The caller's identity, if it may do ``what``; else a refusal naming the identity."""
+    who = peer_identity(context)
+    if not allowed(who):
+        raise ForbiddenError(f"{who or 'an unauthenticated caller'} may not {what}")
+    return who
+
+
+def serve(
+    register: Callable[[grpc.Server], None], host: str, port: int, tls: TlsFiles | None
+) -> tuple[grpc.Server, int]:
+    """Listen with mutual TLS (federation CA, client certificate required), or in plaintext
+    when ``tls`` is None (``--insecure-dev`` only)."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), options=_OPTIONS)
     register(server)
-    bound = server.add_insecure_port(f"{host}:{port}")
+    if tls is None:
+        bound = server.add_insecure_port(f"{host}:{port}")
+    else:
+        ca, cert, key = tls.read()
+        creds = grpc.ssl_server_credentials([(key, cert)], root_certificates=ca, require_client_auth=True)
+        bound = server.add_secure_port(f"{host}:{port}", creds)
     if bound == 0:
         raise UnavailableError(f"could not listen on {host}:{port}")
     server.start()
@@ -85,10 +120,10 @@ def serve(register: Callable[[grpc.Server], None], host: str, port: int) -> tupl
 
 def run_until_signalled(
     name: str, register: Callable[[grpc.Server], None], host: str, port: int, port_file: Path | None,
-    on_stop: Callable[[], None],
+    on_stop: Callable[[], None], tls: TlsFiles | None,
 ) -> int:  # fmt: skip
     """Serve until SIGTERM/SIGINT, publishing the bound port; ``on_stop`` ends jobs first."""
-    server, bound = serve(register, host, port)
+    server, bound = serve(register, host, port, tls)
     log.info("%s listening on %s:%d", name, host, bound)
     if port_file is not None:
         write_atomic(port_file, str(bound))
@@ -102,8 +137,13 @@ def run_until_signalled(
     return 0
 
 
-def channel(address: str) -> grpc.Channel:
-    return grpc.insecure_channel(address, options=_OPTIONS)
+def channel(address: str, tls: TlsFiles | None, expect: str) -> grpc.Channel:
+    """A channel to ``address`` that accepts only a server whose certificate names ``expect``."""
+    if tls is None:
+        return grpc.insecure_channel(address, options=_OPTIONS)
+    ca, cert, key = tls.read()
+    creds = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
+    return grpc.secure_channel(address, creds, options=[*_OPTIONS, ("grpc.ssl_target_name_override", expect)])
 
 
 def call(what: str, fn: Callable[..., Any], request: Any, timeout: float = 30.0) -> Any:
@@ -114,6 +154,9 @@ def call(what: str, fn: Callable[..., Any], request: Any, timeout: float = 30.0)
         code = e.code() if hasattr(e, "code") else grpc.StatusCode.UNKNOWN
         details = e.details() if hasattr(e, "details") else str(e)
         cls = _FROM_STATUS.get(code, SafehouseError)
+        trailing = dict(e.trailing_metadata() or ()) if hasattr(e, "trailing_metadata") else {}
+        if trailing.get(CODE_KEY) in ErrorCode.__members__:
+            cls = BY_CODE[ErrorCode(trailing[CODE_KEY])]
         if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
             details = f"{what}: unreachable ({details})"
         raise cls(details) from None
