@@ -98,6 +98,8 @@ class Tracker:
                 for stage, secs in out.stage_seconds.items():
                     metrics[f"seconds.{party}.{stage}"] = secs
                 for a in out.artifacts:
+                    if Path(a.name).name != a.name or a.name in ("", ".", ".."):
+                        raise ValueError(f"artifact name {a.name!r} from {party!r} is not a plain file name")
                     path = Path(tmp) / a.name
                     path.write_bytes(a.data)
                     self.client.log_artifact(run_id, str(path), artifact_path="plots")

@@ -291,11 +291,13 @@ def test_gate_releases_declared_and_granted_only(tmp_path: Path) -> None:
     assert g.suppressed_cells == 1
 
 
-def test_gate_withholds_raw_identifiers(tmp_path: Path) -> None:
+def test_gate_keeps_per_firm_outputs_home_and_withholds_raw_identifiers(tmp_path: Path) -> None:
     d, result = outputs_dir(tmp_path)
-    (d / "scored_list.csv").write_text(f"token,uscc,score\nabc,{uscc.from_index(5)},0.9\n")
+    g = release(policy.OUTPUT_KINDS, result, d)  # even a policy that grants every kind
+    assert "scored_list.csv" in g.withheld and any("per-firm output" in n for n in g.notes)
+    (d / "score_bands.json").write_text(json.dumps([{"band": 1, "firms": 30, "who": uscc.from_index(5)}]))
     g = release(policy.OUTPUT_KINDS, result, d)
-    assert "scored_list.csv" in g.withheld and any("raw USCC" in n for n in g.notes)
+    assert "score_bands.json" in g.withheld and any("raw USCC" in n for n in g.notes)
 
 
 def test_controls_survive_a_copied_home(home: Home, tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +31,12 @@ from parties.node import store as nstore
 from parties.node.config import NodeConfig
 from parties.node.jobs import JobManager
 from parties.procs import pid_alive
+from parties.tracking import Tracker
 from parties.transport.inproc import InProcCoordinatorLink, InProcNodeLink
 from protocols import constants as C
 from protocols.constants import JobState
 from protocols.errors import ForbiddenError, NotFoundError, RefusedError, SpecError
-from protocols.messages import Endpoint, JobStatus
+from protocols.messages import Artifact, Endpoint, JobStatus, Outputs
 from tests.test_multiparty import city, spec_for
 
 STANDIN = Path(__file__).resolve().parent / "helpers" / "standin_worker.py"
@@ -223,3 +225,39 @@ def test_a_node_takes_peer_hosts_from_its_federation_file_not_from_the_caller(ma
     mine = node.prepare("j2", spec).endpoint
     with pytest.raises(SpecError, match="ports given for 'platform' are outside its federation entry"):
         node.start("j2", [Endpoint("platform", "127.0.0.1", 4000, 4001), mine])
+
+
+class TamperingNode(InProcNodeLink):
+    """A node that sends more than its job type declares."""
+
+    def outputs(self, job_id: str) -> Outputs:
+        out = super().outputs(job_id)
+        extra = (Artifact("../x", "text/plain", b"escape", "0" * 64), Artifact("scored_list.csv", "text/csv", b"", ""))
+        return replace(out, artifacts=(*out.artifacts, *extra))
+
+
+def test_outputs_leave_once_after_success_and_only_under_declared_names(make_lab: Any, lab_home: Home) -> None:
+    lab = make_lab()
+    links = fixed_links({"platform": InProcNodeLink(lab.nodes["platform"]), "bank": TamperingNode(lab.nodes["bank"])})
+    tracker = Tracker.for_home(lab_home)
+    coordinator = Coordinator(lab.store, links, lambda: tracker, audit.coordinator_log(lab_home), poll_seconds=0.05)
+    client = InProcCoordinatorLink(coordinator, "bank")
+    job_id = client.submit(spec_for(lab.home).to_yaml()).job_id
+    deadline = time.monotonic() + 60
+    while not client.status(job_id).state.terminal and time.monotonic() < deadline:
+        time.sleep(0.05)
+    final = client.status(job_id)
+    assert final.state is JobState.SUCCEEDED, final.detail
+    refused = [e for e in audit.story(lab_home, job_id) if e["kind"] == "output_refused"]
+    assert [e["body"] for e in refused] == [{"party": "bank", "names": ["../x", "scored_list.csv"]}]
+    run_id = json.loads(final.result_json)["mlflow"]["run_id"]
+    logged = [a.path for a in tracker.client.list_artifacts(run_id, "plots")]
+    assert logged == ["plots/roc.png"]
+    assert not list(lab_home.root.rglob("x")) and not (lab_home.artifact_root.parent / "x").exists()
+    # A node lets its outputs leave once, and only after the job succeeded.
+    with pytest.raises(RefusedError, match="were released already; they leave once"):
+        InProcNodeLink(lab.nodes["bank"]).outputs(job_id)
+    node = lab.nodes["platform"]
+    node.prepare("early", spec_for(lab.home).to_yaml())
+    with pytest.raises(RefusedError, match="outputs leave only after it succeeded"):
+        node.outputs("early")

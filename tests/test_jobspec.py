@@ -84,5 +84,5 @@ def test_not_yaml_and_missing_file(tmp_path: Path) -> None:
 
 def test_a_spec_never_carries_an_address() -> None:
     assert not registry.loads_spec(GOOD + "deployment: remote\n").local
-    with pytest.raises(SpecError, match="parties.bank.endpoint: addresses come from the federation file"):
+    with pytest.raises(SpecError, match=r"parties\.bank\.endpoint: addresses come from the federation file"):
         registry.loads_spec(GOOD.replace("features: [x]}", "features: [x], endpoint: 'evil:1'}"))

@@ -1,7 +1,8 @@
 """The output gate: what may leave a node after a job.
 
-An output leaves only if its job type's description declares it and the
-node's policy grants its kind. Aggregate tables obey the policy's minimum cell size: a group with
+An output leaves only if its job type's description declares it, it is not a
+per-firm output (those stay with the label owner, in its own domain, whatever
+any policy says), and the node's policy grants its kind. Aggregate tables obey the policy's minimum cell size: a group with
 fewer than k firms has its counts suppressed. Tabular outputs are scanned for
 raw USCCs and withheld if one slips through desensitisation. Everything not
 released is named in the result so the node can log it.
@@ -27,6 +28,8 @@ class Declared:
     name: str
     kind: str
     media_type: str
+    # One row per firm (scores, a scored list): never leaves the label owner's domain.
+    per_firm: bool = False
 
 
 _USCC_LIKE = re.compile(rb"[0-9A-HJ-NP-RTUWXY]{2}\d{6}[0-9A-HJ-NP-RTUWXY]{10}")
@@ -101,6 +104,10 @@ def release(
             notes.append(f"{name}: not declared by the job type")
             continue
         kind, media = declared[name].kind, declared[name].media_type
+        if declared[name].per_firm:
+            withheld.append(name)
+            notes.append(f"{name}: per-firm output; it stays in this party's domain")
+            continue
         if kind not in allowed:
             withheld.append(name)
             notes.append(f"{name}: output kind {kind!r} not granted by policy")

@@ -38,7 +38,7 @@ class JointTrain(JobType):
         _plot("roc.png"),
         *(_plot(f"ks_{k}.png") for k in P.MODEL_KINDS),
         Declared("score_bands.json", "score_bands", "application/json"),
-        Declared("scored_list.csv", "scored_list", "text/csv"),
+        Declared("scored_list.csv", "scored_list", "text/csv", per_firm=True),
     )
     program = "models.joint_train.program:run"
 

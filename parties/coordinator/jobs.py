@@ -16,7 +16,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from enclave.controls.audit import AuditLog
@@ -145,17 +145,28 @@ class Coordinator:
             t0 = time.perf_counter()
             self._start(job)
             self._supervise(job)
-            outputs = self._collect(job, time.perf_counter() - t0)
-            self._register(job, outputs, time.perf_counter() - t0)
+            # Every party finished: conclude first, so outputs leave only after SUCCEEDED.
             for name in job.spec.party_names:
                 job.parties[name] = job.links[name].conclude(job.job_id, JobState.SUCCEEDED, "all parties finished")
-            self._set(job, JobState.SUCCEEDED, STAGE_DONE, "all parties finished")
         except _Abort as a:
             self._abort(job, a.state, a.reason)
+            self._finish(job)
+            return
         except Exception as e:
             log.exception("job %s failed in the coordinator", job.job_id)
             reason = e.public if isinstance(e, SafehouseError) else f"coordinator error ({type(e).__name__})"
             self._abort(job, JobState.FAILED, reason)
+            self._finish(job)
+            return
+        try:
+            outputs = self._collect(job, time.perf_counter() - t0)
+            self._register(job, outputs, time.perf_counter() - t0)
+            self._set(job, JobState.SUCCEEDED, STAGE_DONE, "all parties finished")
+        except Exception as e:
+            # The parties succeeded and hold their results; only the summary is incomplete.
+            log.exception("job %s: collecting outputs failed", job.job_id)
+            why = e.public if isinstance(e, SafehouseError) else type(e).__name__
+            self._set(job, JobState.SUCCEEDED, STAGE_DONE, f"all parties finished; outputs incomplete: {why}")
         finally:
             self._finish(job)
 
@@ -222,8 +233,8 @@ class Coordinator:
             job.cancel.wait(self.poll_seconds)
 
     def _collect(self, job: CoordJob, seconds: float) -> dict[str, Outputs]:
-        """Fetch what every node releases and build the summary the job type describes."""
-        outputs = {n: job.links[n].outputs(job.job_id) for n in job.spec.party_names}
+        """Fetch what every node releases, keep only declared outputs, and build the summary."""
+        outputs = {n: self._declared_only(job, n, job.links[n].outputs(job.job_id)) for n in job.spec.party_names}
         self._audit(
             job,
             "outputs_received",
@@ -240,6 +251,17 @@ class Coordinator:
             "peak_rss_mb": {p: o.metrics.get("peak_rss_mb", 0.0) for p, o in outputs.items()},
         })  # fmt: skip
         return outputs
+
+    def _declared_only(self, job: CoordJob, party: str, out: Outputs) -> Outputs:
+        """A node sends only what its job type declares; anything else (a name like
+        ``../x``, a per-firm table) is refused here too and never written anywhere."""
+        declared = {d.name for d in registry.get(job.spec.job_type).outputs if not d.per_firm}
+        refused = [a.name for a in out.artifacts if a.name not in declared]
+        if not refused:
+            return out
+        log.warning("job %s: %s sent undeclared outputs %s; refused", job.job_id, party, refused)
+        self._audit(job, "output_refused", {"party": party, "names": refused})
+        return replace(out, artifacts=tuple(a for a in out.artifacts if a.name in declared))
 
     def _register(self, job: CoordJob, outputs: Mapping[str, Outputs], seconds: float) -> None:
         if job.tracker is None:

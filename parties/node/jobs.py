@@ -148,11 +148,15 @@ class JobManager:
             return job.status(self.config.party)
 
     def outputs(self, job_id: str) -> Outputs:
+        """What this node releases, once, after the job SUCCEEDED everywhere."""
         job = self._job(job_id)
-        result_file = job.job_dir / C.WORKER_RESULT
-        if not result_file.is_file():
-            raise RefusedError(f"job {job_id} has no outputs here (state {job.state.value})")
-        result = ProgramResult.from_json(result_file.read_text())
+        with job.lock:
+            if job.state is not JobState.SUCCEEDED:
+                raise RefusedError(f"job {job_id} is {job.state.value}: outputs leave only after it succeeded")
+            if job.record.released:
+                raise RefusedError(f"the outputs of job {job_id} were released already; they leave once")
+            self._update(job, released=True)
+        result = ProgramResult.from_json((job.job_dir / C.WORKER_RESULT).read_text())
         declared = registry.get(job.spec.job_type).outputs
         g = gate.release(declared, job.record.outputs_allowed, job.record.min_cell_size, result.metrics,
                          result.artifacts, result.model_parts, job.job_dir / C.OUTPUTS_DIR)  # fmt: skip

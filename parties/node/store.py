@@ -29,6 +29,7 @@ class NodeRecord:
     endpoint: Endpoint | None = None
     outputs_allowed: tuple[str, ...] = ()
     min_cell_size: int = 10
+    released: bool = False  # outputs leave once, after SUCCEEDED
 
     def to_json(self) -> str:
         d = asdict(self)
@@ -51,6 +52,7 @@ class NodeRecord:
             endpoint=Endpoint(**ep) if ep else None,
             outputs_allowed=tuple(d.get("outputs_allowed", ())),
             min_cell_size=int(d.get("min_cell_size", 10)),
+            released=bool(d.get("released", False)),
         )
 
 
