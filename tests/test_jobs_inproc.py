@@ -172,6 +172,10 @@ def test_node_control_plane_rules(make_lab: Any) -> None:
     assert link.conclude("j1", JobState.CANCELLED, "second").state is JobState.FAILED  # the first end stands
     with pytest.raises(NotFoundError, match="no job 'j2' at party 'bank'"):
         link.status("j2")
+    weak = spec.replace("key_bits: 2048", "key_bits: 1024")
+    assert weak != spec
+    with pytest.raises(RefusedError, match="refuses HE keys under 2048 bits \\(the job asks 1024\\)"):
+        link.prepare("j3", weak)
 
 
 def test_restarted_roles_read_their_stores_back(make_lab: Any, lab_home: Home) -> None:

@@ -61,7 +61,7 @@ def spec_for(
             "parties": parties,
             "label": {"party": "bank", "column": synth.LABEL},
             "models": {
-                "sgb": {"num_boost_round": trees, "max_depth": 3, "sketch_eps": 0.1, "key_bits": 1024},
+                "sgb": {"num_boost_round": trees, "max_depth": 3, "sketch_eps": 0.1},
                 "sslr": {"epochs": 2, "batch_size": 128},
                 "bank_only": {},
             },

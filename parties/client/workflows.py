@@ -30,9 +30,9 @@ from protocols.messages import Fingerprint
 
 BANK = cat.BANK
 PLATFORM = cat.PLATFORM
-# What a data owner lets leave its node by default: aggregates and manifests.
-# The label owner also lets its scored list leave (desensitised, see the gate).
-PLATFORM_OUTPUTS = ("metrics", "plots", "model_manifest", "score_bands")
+# What a node lets leave by default: aggregates and manifests, never rows. Per-firm
+# outputs (a scored list) stay with the label owner whatever a policy says.
+DEFAULT_OUTPUTS = ("metrics", "plots", "model_manifest", "score_bands")
 
 
 def spec_for(
@@ -45,12 +45,15 @@ def spec_for(
     return registry.parse_spec(document("joint_train", name, parties, label, params, key=key), f"{name} spec")
 
 
-def grant_both_ways(home: Home, datasets: Mapping[str, str], label_party: str) -> None:
-    """Each party grants its partners joint jobs over its dataset, for a year."""
+def grant_both_ways(home: Home, datasets: Mapping[str, str], label: tuple[str, str]) -> None:
+    """Each party grants its partners joint jobs, for a year, over the columns of its dataset
+    that are features (and the label, at the label owner), naming each column."""
     for party, dataset in datasets.items():
         partners = [p for p in datasets if p != party]
-        outputs: Sequence[str] | str = "*" if party == label_party else PLATFORM_OUTPUTS
-        g = policy.grant(partners, registry.names(), {dataset: "*"}, outputs)
+        columns = sch.read_schema(home.party(party).dataset_dir(dataset)).features
+        if party == label[0]:
+            columns = [*columns, label[1]]
+        g = policy.grant(partners, registry.names(), {dataset: columns}, DEFAULT_OUTPUTS)
         policy.add_grant(home.party(party).root, party, g)
 
 
@@ -64,7 +67,7 @@ def generate_city(
     ensure_pki(home, [PLATFORM, BANK, pki.COORDINATOR])
     for party in (PLATFORM, BANK):
         (home.party(party).root / policy.POLICY_FILE).unlink(missing_ok=True)
-    grant_both_ways(home, {PLATFORM: cat.PROFILE, BANK: cat.LOANS}, BANK)
+    grant_both_ways(home, {PLATFORM: cat.PROFILE, BANK: cat.LOANS}, (BANK, cat.LABEL))
     firms = city.platform_firms
     chosen = firms[np.random.default_rng(seed + 7).random(len(firms)) < authorised_share]
     signer = consent.consent_signer(home.key_dir(consent.SIGNER), home.trust_dir)
@@ -107,7 +110,7 @@ def split_table(
             frame, str(file), home, party, dataset, sides.key, label if is_bank else None, None, on_duplicate, note,
             positive if is_bank else None,
         )  # fmt: skip
-    grant_both_ways(home, {PLATFORM: dataset, BANK: dataset}, BANK)
+    grant_both_ways(home, {PLATFORM: dataset, BANK: dataset}, (BANK, label))
     ensure_pki(home, [PLATFORM, BANK, pki.COORDINATOR])
     spec = spec_for(home, dataset[:24].rstrip("_-") or "job", {PLATFORM: dataset, BANK: dataset}, (BANK, label),
                     trees=trees, depth=depth, seed=seed, pooled=True, key=sides.key)  # fmt: skip

@@ -11,10 +11,13 @@ from pathlib import Path
 
 from enclave.data import schema as sch
 from enclave.jobspec import JobSpec
+from models import registry
 from parties.node.config import NodeConfig
 from protocols.errors import RefusedError
 
 _JOB_ID_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_")
+# Below this a homomorphic key is within reach of factoring; no node accepts it.
+MIN_HE_KEY_BITS = 2048
 
 
 @dataclass(frozen=True)
@@ -31,6 +34,9 @@ def check_job(config: NodeConfig, spec: JobSpec) -> Checked:
     party = config.party
     if spec.job_type not in config.job_types:
         raise RefusedError(f"party {party!r} has not installed job type {spec.job_type!r}")
+    he = registry.get(spec.job_type).devices(spec).heu
+    if he is not None and he.key_bits < MIN_HE_KEY_BITS:
+        raise RefusedError(f"party {party!r} refuses HE keys under {MIN_HE_KEY_BITS} bits (the job asks {he.key_bits})")
     if party not in spec.party_names:
         raise RefusedError(f"party {party!r} is not a party of this job")
     me = spec.party(party)
