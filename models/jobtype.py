@@ -71,6 +71,7 @@ class ProgramResult:
     model_parts: dict[str, str] = field(default_factory=dict)  # model -> sha256 of this party's part
     stage_seconds: dict[str, float] = field(default_factory=dict)
     withheld_firms: int = 0  # firms whose authorisation-required values were blanked
+    security: dict[str, str] = field(default_factory=dict)  # set by the worker: how links and devices were protected
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=1, sort_keys=True)
@@ -85,6 +86,7 @@ class ProgramResult:
             model_parts={str(k): str(v) for k, v in d.get("model_parts", {}).items()},
             stage_seconds={str(k): float(v) for k, v in d.get("stage_seconds", {}).items()},
             withheld_firms=int(d.get("withheld_firms", 0)),
+            security={str(k): str(v) for k, v in d.get("security", {}).items()},
         )
 
 
@@ -99,6 +101,7 @@ class JobType(ABC):
     stages: tuple[str, ...]
     outputs: tuple[Declared, ...]
     program: str  # "module:function", imported by the worker only
+    model_kinds: tuple[str, ...] = ()  # the models a job of this type reports, in the order people read them
 
     @abstractmethod
     def parse_params(self, top: Fields) -> JobParams:

@@ -13,7 +13,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17protocols/control.proto\x12\x14safehouse.control.v1\"d\n\x0b\x46ingerprint\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\x15\n\rschema_sha256\x18\x03 \x01(\t\x12\x0c\n\x04rows\x18\x04 \x01(\x03\x12\x0f\n\x07\x63olumns\x18\x05 \x01(\x03\"L\n\x08\x45ndpoint\x12\r\n\x05party\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x11\n\tlink_port\x18\x03 \x01(\x05\x12\x10\n\x08spu_port\x18\x04 \x01(\x05\"3\n\x0ePrepareRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tspec_yaml\x18\x02 \x01(\t\"\x8c\x01\n\x0cPrepareReply\x12\x30\n\x08\x65ndpoint\x18\x01 \x01(\x0b\x32\x1e.safehouse.control.v1.Endpoint\x12\x36\n\x0b\x66ingerprint\x18\x02 \x01(\x0b\x32!.safehouse.control.v1.Fingerprint\x12\x12\n\naudit_hash\x18\x03 \x01(\t\"O\n\x0cStartRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12/\n\x07\x63luster\x18\x02 \x03(\x0b\x32\x1e.safehouse.control.v1.Endpoint\"\x18\n\x06JobRef\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"`\n\x0f\x43oncludeRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12-\n\x05state\x18\x02 \x01(\x0e\x32\x1e.safehouse.control.v1.JobState\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xb6\x01\n\x0bPartyStatus\x12\r\n\x05party\x18\x01 \x01(\t\x12\x0e\n\x06job_id\x18\x02 \x01(\t\x12-\n\x05state\x18\x03 \x01(\x0e\x32\x1e.safehouse.control.v1.JobState\x12\r\n\x05stage\x18\x04 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\x12\x12\n\nworker_pid\x18\x06 \x01(\x03\x12\x12\n\nupdated_at\x18\x07 \x01(\x01\x12\x12\n\naudit_hash\x18\x08 \x01(\t\"J\n\x08\x41rtifact\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nmedia_type\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x0e\n\x06sha256\x18\x04 \x01(\t\"\xc0\x03\n\x07Outputs\x12\r\n\x05party\x18\x01 \x01(\t\x12;\n\x07metrics\x18\x02 \x03(\x0b\x32*.safehouse.control.v1.Outputs.MetricsEntry\x12\x31\n\tartifacts\x18\x03 \x03(\x0b\x32\x1e.safehouse.control.v1.Artifact\x12\x42\n\x0bmodel_parts\x18\x04 \x03(\x0b\x32-.safehouse.control.v1.Outputs.ModelPartsEntry\x12\x46\n\rstage_seconds\x18\x05 \x03(\x0b\x32/.safehouse.control.v1.Outputs.StageSecondsEntry\x12\x12\n\naudit_hash\x18\x06 \x01(\t\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x31\n\x0fModelPartsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x33\n\x11StageSecondsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\"\n\rSubmitRequest\x12\x11\n\tspec_yaml\x18\x01 \x01(\t\"\xb2\x01\n\tJobStatus\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12-\n\x05state\x18\x02 \x01(\x0e\x32\x1e.safehouse.control.v1.JobState\x12\r\n\x05stage\x18\x03 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\x12\x32\n\x07parties\x18\x05 \x03(\x0b\x32!.safehouse.control.v1.PartyStatus\x12\x13\n\x0bresult_json\x18\x06 \x01(\t*h\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\n\n\x06QUEUED\x10\x01\x12\x0b\n\x07RUNNING\x10\x02\x12\r\n\tSUCCEEDED\x10\x03\x12\n\n\x06\x46\x41ILED\x10\x04\x12\r\n\tCANCELLED\x10\x05\x32\x99\x03\n\x04Node\x12S\n\x07Prepare\x12$.safehouse.control.v1.PrepareRequest\x1a\".safehouse.control.v1.PrepareReply\x12N\n\x05Start\x12\".safehouse.control.v1.StartRequest\x1a!.safehouse.control.v1.PartyStatus\x12I\n\x06Status\x12\x1c.safehouse.control.v1.JobRef\x1a!.safehouse.control.v1.PartyStatus\x12K\n\x0c\x46\x65tchOutputs\x12\x1c.safehouse.control.v1.JobRef\x1a\x1d.safehouse.control.v1.Outputs\x12T\n\x08\x43onclude\x12%.safehouse.control.v1.ConcludeRequest\x1a!.safehouse.control.v1.PartyStatus2\xef\x01\n\x0b\x43oordinator\x12N\n\x06Submit\x12#.safehouse.control.v1.SubmitRequest\x1a\x1f.safehouse.control.v1.JobStatus\x12G\n\x06Status\x12\x1c.safehouse.control.v1.JobRef\x1a\x1f.safehouse.control.v1.JobStatus\x12G\n\x06\x43\x61ncel\x12\x1c.safehouse.control.v1.JobRef\x1a\x1f.safehouse.control.v1.JobStatusb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17protocols/control.proto\x12\x14safehouse.control.v1\"d\n\x0b\x46ingerprint\x12\x0f\n\x07\x64\x61taset\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\x15\n\rschema_sha256\x18\x03 \x01(\t\x12\x0c\n\x04rows\x18\x04 \x01(\x03\x12\x0f\n\x07\x63olumns\x18\x05 \x01(\x03\"L\n\x08\x45ndpoint\x12\r\n\x05party\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x11\n\tlink_port\x18\x03 \x01(\x05\x12\x10\n\x08spu_port\x18\x04 \x01(\x05\"3\n\x0ePrepareRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tspec_yaml\x18\x02 \x01(\t\"\x8c\x01\n\x0cPrepareReply\x12\x30\n\x08\x65ndpoint\x18\x01 \x01(\x0b\x32\x1e.safehouse.control.v1.Endpoint\x12\x36\n\x0b\x66ingerprint\x18\x02 \x01(\x0b\x32!.safehouse.control.v1.Fingerprint\x12\x12\n\naudit_hash\x18\x03 \x01(\t\"O\n\x0cStartRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12/\n\x07\x63luster\x18\x02 \x03(\x0b\x32\x1e.safehouse.control.v1.Endpoint\"\x18\n\x06JobRef\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"`\n\x0f\x43oncludeRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12-\n\x05state\x18\x02 \x01(\x0e\x32\x1e.safehouse.control.v1.JobState\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\xb6\x01\n\x0bPartyStatus\x12\r\n\x05party\x18\x01 \x01(\t\x12\x0e\n\x06job_id\x18\x02 \x01(\t\x12-\n\x05state\x18\x03 \x01(\x0e\x32\x1e.safehouse.control.v1.JobState\x12\r\n\x05stage\x18\x04 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\x12\x12\n\nworker_pid\x18\x06 \x01(\x03\x12\x12\n\nupdated_at\x18\x07 \x01(\x01\x12\x12\n\naudit_hash\x18\x08 \x01(\t\"J\n\x08\x41rtifact\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x12\n\nmedia_type\x18\x02 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12\x0e\n\x06sha256\x18\x04 \x01(\t\"\xb0\x04\n\x07Outputs\x12\r\n\x05party\x18\x01 \x01(\t\x12;\n\x07metrics\x18\x02 \x03(\x0b\x32*.safehouse.control.v1.Outputs.MetricsEntry\x12\x31\n\tartifacts\x18\x03 \x03(\x0b\x32\x1e.safehouse.control.v1.Artifact\x12\x42\n\x0bmodel_parts\x18\x04 \x03(\x0b\x32-.safehouse.control.v1.Outputs.ModelPartsEntry\x12\x46\n\rstage_seconds\x18\x05 \x03(\x0b\x32/.safehouse.control.v1.Outputs.StageSecondsEntry\x12\x12\n\naudit_hash\x18\x06 \x01(\t\x12=\n\x08security\x18\x07 \x03(\x0b\x32+.safehouse.control.v1.Outputs.SecurityEntry\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a\x31\n\x0fModelPartsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x33\n\x11StageSecondsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x1a/\n\rSecurityEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\"\n\rSubmitRequest\x12\x11\n\tspec_yaml\x18\x01 \x01(\t\"\xb2\x01\n\tJobStatus\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12-\n\x05state\x18\x02 \x01(\x0e\x32\x1e.safehouse.control.v1.JobState\x12\r\n\x05stage\x18\x03 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x04 \x01(\t\x12\x32\n\x07parties\x18\x05 \x03(\x0b\x32!.safehouse.control.v1.PartyStatus\x12\x13\n\x0bresult_json\x18\x06 \x01(\t*h\n\x08JobState\x12\x19\n\x15JOB_STATE_UNSPECIFIED\x10\x00\x12\n\n\x06QUEUED\x10\x01\x12\x0b\n\x07RUNNING\x10\x02\x12\r\n\tSUCCEEDED\x10\x03\x12\n\n\x06\x46\x41ILED\x10\x04\x12\r\n\tCANCELLED\x10\x05\x32\x99\x03\n\x04Node\x12S\n\x07Prepare\x12$.safehouse.control.v1.PrepareRequest\x1a\".safehouse.control.v1.PrepareReply\x12N\n\x05Start\x12\".safehouse.control.v1.StartRequest\x1a!.safehouse.control.v1.PartyStatus\x12I\n\x06Status\x12\x1c.safehouse.control.v1.JobRef\x1a!.safehouse.control.v1.PartyStatus\x12K\n\x0c\x46\x65tchOutputs\x12\x1c.safehouse.control.v1.JobRef\x1a\x1d.safehouse.control.v1.Outputs\x12T\n\x08\x43onclude\x12%.safehouse.control.v1.ConcludeRequest\x1a!.safehouse.control.v1.PartyStatus2\xef\x01\n\x0b\x43oordinator\x12N\n\x06Submit\x12#.safehouse.control.v1.SubmitRequest\x1a\x1f.safehouse.control.v1.JobStatus\x12G\n\x06Status\x12\x1c.safehouse.control.v1.JobRef\x1a\x1f.safehouse.control.v1.JobStatus\x12G\n\x06\x43\x61ncel\x12\x1c.safehouse.control.v1.JobRef\x1a\x1f.safehouse.control.v1.JobStatusb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -27,8 +27,10 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _OUTPUTS_MODELPARTSENTRY._serialized_options = b'8\001'
   _OUTPUTS_STAGESECONDSENTRY._options = None
   _OUTPUTS_STAGESECONDSENTRY._serialized_options = b'8\001'
-  _globals['_JOBSTATE']._serialized_start=1559
-  _globals['_JOBSTATE']._serialized_end=1663
+  _OUTPUTS_SECURITYENTRY._options = None
+  _OUTPUTS_SECURITYENTRY._serialized_options = b'8\001'
+  _globals['_JOBSTATE']._serialized_start=1671
+  _globals['_JOBSTATE']._serialized_end=1775
   _globals['_FINGERPRINT']._serialized_start=49
   _globals['_FINGERPRINT']._serialized_end=149
   _globals['_ENDPOINT']._serialized_start=151
@@ -48,19 +50,21 @@ if _descriptor._USE_C_DESCRIPTORS == False:
   _globals['_ARTIFACT']._serialized_start=815
   _globals['_ARTIFACT']._serialized_end=889
   _globals['_OUTPUTS']._serialized_start=892
-  _globals['_OUTPUTS']._serialized_end=1340
-  _globals['_OUTPUTS_METRICSENTRY']._serialized_start=1190
-  _globals['_OUTPUTS_METRICSENTRY']._serialized_end=1236
-  _globals['_OUTPUTS_MODELPARTSENTRY']._serialized_start=1238
-  _globals['_OUTPUTS_MODELPARTSENTRY']._serialized_end=1287
-  _globals['_OUTPUTS_STAGESECONDSENTRY']._serialized_start=1289
-  _globals['_OUTPUTS_STAGESECONDSENTRY']._serialized_end=1340
-  _globals['_SUBMITREQUEST']._serialized_start=1342
-  _globals['_SUBMITREQUEST']._serialized_end=1376
-  _globals['_JOBSTATUS']._serialized_start=1379
-  _globals['_JOBSTATUS']._serialized_end=1557
-  _globals['_NODE']._serialized_start=1666
-  _globals['_NODE']._serialized_end=2075
-  _globals['_COORDINATOR']._serialized_start=2078
-  _globals['_COORDINATOR']._serialized_end=2317
+  _globals['_OUTPUTS']._serialized_end=1452
+  _globals['_OUTPUTS_METRICSENTRY']._serialized_start=1253
+  _globals['_OUTPUTS_METRICSENTRY']._serialized_end=1299
+  _globals['_OUTPUTS_MODELPARTSENTRY']._serialized_start=1301
+  _globals['_OUTPUTS_MODELPARTSENTRY']._serialized_end=1350
+  _globals['_OUTPUTS_STAGESECONDSENTRY']._serialized_start=1352
+  _globals['_OUTPUTS_STAGESECONDSENTRY']._serialized_end=1403
+  _globals['_OUTPUTS_SECURITYENTRY']._serialized_start=1405
+  _globals['_OUTPUTS_SECURITYENTRY']._serialized_end=1452
+  _globals['_SUBMITREQUEST']._serialized_start=1454
+  _globals['_SUBMITREQUEST']._serialized_end=1488
+  _globals['_JOBSTATUS']._serialized_start=1491
+  _globals['_JOBSTATUS']._serialized_end=1669
+  _globals['_NODE']._serialized_start=1778
+  _globals['_NODE']._serialized_end=2187
+  _globals['_COORDINATOR']._serialized_start=2190
+  _globals['_COORDINATOR']._serialized_end=2429
 # @@protoc_insertion_point(module_scope)

@@ -122,7 +122,7 @@ class Artifact(_message.Message):
     def __init__(self, name: _Optional[str] = ..., media_type: _Optional[str] = ..., data: _Optional[bytes] = ..., sha256: _Optional[str] = ...) -> None: ...
 
 class Outputs(_message.Message):
-    __slots__ = ["party", "metrics", "artifacts", "model_parts", "stage_seconds", "audit_hash"]
+    __slots__ = ["party", "metrics", "artifacts", "model_parts", "stage_seconds", "audit_hash", "security"]
     class MetricsEntry(_message.Message):
         __slots__ = ["key", "value"]
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -144,19 +144,28 @@ class Outputs(_message.Message):
         key: str
         value: float
         def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    class SecurityEntry(_message.Message):
+        __slots__ = ["key", "value"]
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     PARTY_FIELD_NUMBER: _ClassVar[int]
     METRICS_FIELD_NUMBER: _ClassVar[int]
     ARTIFACTS_FIELD_NUMBER: _ClassVar[int]
     MODEL_PARTS_FIELD_NUMBER: _ClassVar[int]
     STAGE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     AUDIT_HASH_FIELD_NUMBER: _ClassVar[int]
+    SECURITY_FIELD_NUMBER: _ClassVar[int]
     party: str
     metrics: _containers.ScalarMap[str, float]
     artifacts: _containers.RepeatedCompositeFieldContainer[Artifact]
     model_parts: _containers.ScalarMap[str, str]
     stage_seconds: _containers.ScalarMap[str, float]
     audit_hash: str
-    def __init__(self, party: _Optional[str] = ..., metrics: _Optional[_Mapping[str, float]] = ..., artifacts: _Optional[_Iterable[_Union[Artifact, _Mapping]]] = ..., model_parts: _Optional[_Mapping[str, str]] = ..., stage_seconds: _Optional[_Mapping[str, float]] = ..., audit_hash: _Optional[str] = ...) -> None: ...
+    security: _containers.ScalarMap[str, str]
+    def __init__(self, party: _Optional[str] = ..., metrics: _Optional[_Mapping[str, float]] = ..., artifacts: _Optional[_Iterable[_Union[Artifact, _Mapping]]] = ..., model_parts: _Optional[_Mapping[str, str]] = ..., stage_seconds: _Optional[_Mapping[str, float]] = ..., audit_hash: _Optional[str] = ..., security: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class SubmitRequest(_message.Message):
     __slots__ = ["spec_yaml"]

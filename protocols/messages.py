@@ -59,6 +59,7 @@ class Outputs:
     model_parts: dict[str, str] = field(default_factory=dict)
     stage_seconds: dict[str, float] = field(default_factory=dict)
     audit_hash: str = ""
+    security: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,7 @@ def outputs_to_pb(o: m.Outputs) -> pb.Outputs:
         model_parts=o.model_parts,
         stage_seconds=o.stage_seconds,
         audit_hash=o.audit_hash,
+        security=o.security,
     )
 
 
@@ -101,6 +102,7 @@ def outputs_from_pb(o: pb.Outputs) -> m.Outputs:
         model_parts=dict(o.model_parts),
         stage_seconds=dict(o.stage_seconds),
         audit_hash=o.audit_hash,
+        security=dict(o.security),
     )
 
 

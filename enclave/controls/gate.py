@@ -2,8 +2,9 @@
 
 An output leaves only if its job type's description declares it, it is not a
 per-firm output (those stay with the label owner, in its own domain, whatever
-any policy says), and the node's policy grants its kind. Aggregate tables obey the policy's minimum cell size: a group with
-fewer than k firms has its counts suppressed. Tabular outputs are scanned for
+any policy says), and the node's policy grants its kind. Aggregate tables
+obey the policy's minimum cell size: a group with fewer than k firms has its
+counts suppressed. Tabular outputs are scanned for
 raw USCCs and withheld if one slips through desensitisation. Everything not
 released is named in the result so the node can log it.
 """

@@ -41,6 +41,7 @@ class JointTrain(JobType):
         Declared("scored_list.csv", "scored_list", "text/csv", per_firm=True),
     )
     program = "models.joint_train.program:run"
+    model_kinds = P.MODEL_KINDS
 
     def parse_params(self, top: Fields) -> P.JointTrainParams:
         return P.parse(top)

@@ -69,6 +69,7 @@ def public_summary(result: dict[str, Any]) -> dict[str, Any]:
         "seconds": result["seconds"],
         "stage_seconds": result["stage_seconds"],
         "peak_rss_mb": result["peak_rss_mb"],
+        "security": result.get("security", {}),
     }
 
 

@@ -33,13 +33,19 @@ def table(result: dict[str, Any], job_type: str = "joint_train") -> str:
         f"{'model':<40}{'AUC':>8}{'KS':>8}",
         "-" * 56,
     ]
-    for kind, m in result["models"].items():
+    order = {k: i for i, k in enumerate(describe.model_kinds)}
+    for kind, m in sorted(result["models"].items(), key=lambda km: order.get(km[0], len(order))):
         title = "pooled LightGBM [simulation only]" if m.get("simulation_only") else describe.model_title(kind)
         lines.append(f"{title:<40}{m['auc']:>8.4f}{m['ks']:>8.4f}")
     lines.append("-" * 56)
     if "sgb" in result["models"] and "bank_only" in result["models"]:
         lift = result["models"]["sgb"]["auc"] - result["models"]["bank_only"]["auc"]
         lines.append(f"Platform data adds {lift:+.4f} AUC over the bank's own model.")
+    security = result.get("security", {})
+    if security:
+        lines.append(f"Links: {security.get('tls', '?')}; SS-LR: SPU {security.get('spu_protocol', '?')} "
+                     f"(dealer: {security.get('beaver', '?')}); SecureBoost: HEU {security.get('he_schema', '?')}-"
+                     f"{security.get('he_key_bits', '?')}")  # fmt: skip
     ml = result["mlflow"]
     lines.append(f"MLflow run {ml['run_id']}  ({ml['tracking_uri']})")
     for kind, reg in ml.get("models", {}).items():

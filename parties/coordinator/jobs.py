@@ -56,6 +56,18 @@ def new_job_id(name: str) -> str:
     return f"{name[:24]}-{time.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(3)}"
 
 
+def security_summary(outputs: Mapping[str, Outputs]) -> dict[str, Any]:
+    """How the job was protected, as every party's worker reports it; a fact on which
+    parties disagree is shown per party, so a weaker side cannot hide behind another."""
+    keys = sorted({k for o in outputs.values() for k in o.security})
+    out: dict[str, Any] = {}
+    for k in keys:
+        seen = {p: o.security.get(k, "") for p, o in outputs.items()}
+        values = set(seen.values())
+        out[k] = values.pop() if len(values) == 1 else seen
+    return out
+
+
 class _Abort(Exception):
     def __init__(self, state: JobState, reason: str) -> None:
         super().__init__(reason)
@@ -249,6 +261,7 @@ class Coordinator:
             "seconds": round(seconds, 3),
             "stage_seconds": {p: o.stage_seconds for p, o in outputs.items()},
             "peak_rss_mb": {p: o.metrics.get("peak_rss_mb", 0.0) for p, o in outputs.items()},
+            "security": security_summary(outputs),
         })  # fmt: skip
         return outputs
 

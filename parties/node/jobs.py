@@ -33,6 +33,7 @@ from parties.node.checks import check_job, valid_job_id
 from parties.node.config import NodeConfig
 from parties.node.store import NodeRecord, NodeStore, file_store
 from parties.procs import free_ports, kill_group
+from parties.worker import links
 from protocols import constants as C
 from protocols.constants import JobState
 from protocols.errors import NotFoundError, RefusedError, SafehouseError, SpecError
@@ -127,11 +128,7 @@ class JobManager:
             self.audit.append(
                 "job_start", job_id, {"cluster": {e.party: f"{e.host}:{e.link_port},{e.spu_port}" for e in cluster}}
             )
-            job.proc = self.launch(job.job_dir, {
-                "job_id": job_id, "party": self.config.party, "spec_yaml": job.spec.to_yaml(),
-                "cluster": [e.__dict__ for e in cluster], "dataset_dir": str(job.dataset_dir),
-                "model_dir": str(self.config.party_home.model_dir(job_id)),
-            })  # fmt: skip
+            job.proc = self.launch(job.job_dir, self._worker_config(job, cluster))
             self._update(job, state=JobState.RUNNING, stage=C.STAGE_INIT, detail="worker started",
                          worker_pid=job.proc.pid)  # fmt: skip
         threading.Thread(target=self._watch, args=(job,), name=f"watch-{job_id}", daemon=True).start()
@@ -174,6 +171,7 @@ class JobManager:
             model_parts=g.model_parts,
             stage_seconds=dict(result.stage_seconds),
             audit_hash=audit_hash,
+            security=dict(result.security),
         )
 
     def conclude(self, job_id: str, state: JobState, reason: str) -> PartyStatus:
@@ -212,6 +210,17 @@ class JobManager:
             if not record.state.terminal:
                 self._end(job, JobState.FAILED, record.stage, "node restarted while the job ran")
                 self._cleanup(job, JobState.FAILED)
+
+    def _worker_config(self, job: NodeJob, cluster: list[Endpoint]) -> dict[str, Any]:
+        fed, tls = self.config.federation(), self.config.tls
+        return {
+            "job_id": job.record.job_id, "party": self.config.party, "spec_yaml": job.spec.to_yaml(),
+            "cluster": [e.__dict__ for e in cluster], "dataset_dir": str(job.dataset_dir),
+            "model_dir": str(self.config.party_home.model_dir(job.record.job_id)),
+            "tls": None if tls is None else {"ca": str(tls.ca), "cert": str(tls.cert), "key": str(tls.key)},
+            "identities": {p: fed.party(p).identity for p in job.spec.party_names},
+            "bind_host": fed.party(self.config.party).host,
+        }  # fmt: skip
 
     def _peers(self, job: NodeJob, cluster: list[Endpoint]) -> list[Endpoint]:
         """The job's peers at the hosts this party's own federation file names; the
@@ -292,5 +301,6 @@ class JobManager:
         # jobs drop partial model parts so nothing half-written is taken for a model.
         for name in (*psi.KEY_FILES, CONSENT_FILE):
             (job.job_dir / name).unlink(missing_ok=True)
+        shutil.rmtree(links.socket_dir(job.job_dir), ignore_errors=True)
         if state is not JobState.SUCCEEDED:
             shutil.rmtree(self.config.party_home.model_dir(job.record.job_id), ignore_errors=True)

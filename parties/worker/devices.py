@@ -1,5 +1,6 @@
 """SecretFlow production mode for one worker: the cross-silo link and the devices
-its job type's description asks for (SPU, HEU)."""
+its job type's description asks for (SPU with CHEETAH, HEU), over the links
+``links.plan`` lays out."""
 
 from __future__ import annotations
 
@@ -7,21 +8,18 @@ from typing import Any
 
 from enclave.jobspec import JobSpec
 from models.jobtype import Devices
-from protocols.messages import Endpoint
+from parties.worker.links import LinkPlan
 
 # Long jobs send rarely between stages: generous receive timeouts, patient connects.
 _LINK = {"connect_retry_times": 120, "connect_retry_interval_ms": 500, "recv_timeout_ms": 30 * 60 * 1000}
 
 
-def init(job_id: str, party: str, cluster: list[Endpoint], spec: JobSpec, needs: Devices) -> dict[str, Any]:
+def init(job_id: str, party: str, links: LinkPlan, spec: JobSpec, needs: Devices) -> dict[str, Any]:
     import secretflow as sf
 
-    parties = {
-        e.party: {"address": f"{e.host}:{e.link_port}", "listen_addr": f"0.0.0.0:{e.link_port}"} for e in cluster
-    }
     sf.init(
         address="local",
-        cluster_config={"parties": parties, "self_party": party},
+        cluster_config={"parties": links.parties, "self_party": party},
         ray_mode=False,
         cross_silo_comm_backend="brpc_link",
         cross_silo_comm_options={"exit_on_sending_failure": True, **_LINK},
@@ -30,21 +28,19 @@ def init(job_id: str, party: str, cluster: list[Endpoint], spec: JobSpec, needs:
     )
     devices: dict[str, Any] = {}
     if needs.spu:
-        devices["spu"] = _spu(cluster)
+        devices["spu"] = _spu(links)
     if needs.heu is not None:
         devices["heu"] = _heu(spec, needs.heu.schema, needs.heu.key_bits)
     return devices
 
 
-def _spu(cluster: list[Endpoint]) -> Any:
+def _spu(links: LinkPlan) -> Any:
+    """CHEETAH on two nodes: no party deals randomness that could open another's shares."""
     import secretflow as sf
     import spu as spulib
 
-    nodes = [
-        {"party": e.party, "address": f"{e.host}:{e.spu_port}", "listen_addr": f"0.0.0.0:{e.spu_port}"} for e in cluster
-    ]
-    config = {"protocol": spulib.spu_pb2.SEMI2K, "field": spulib.spu_pb2.FM128}
-    return sf.SPU({"nodes": nodes, "runtime_config": config}, link_desc=dict(_LINK))
+    config = {"protocol": spulib.spu_pb2.CHEETAH, "field": spulib.spu_pb2.FM64}
+    return sf.SPU({"nodes": links.spu_nodes, "runtime_config": config}, link_desc=dict(_LINK))
 
 
 def _heu(spec: JobSpec, schema: str, key_bits: int) -> Any:

@@ -8,6 +8,7 @@ import logging
 import os
 import resource
 import signal
+import subprocess
 import sys
 import time
 import traceback
@@ -15,12 +16,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from enclave.controls.pki import TlsFiles
 from enclave.files import write_atomic, write_json
 from models import registry
 from models.jobtype import JobContext
-from parties.worker import devices
+from parties.worker import devices, hardening, links
+from parties.worker.sidecar import SidecarConfig
 from protocols import constants as C
-from protocols.errors import SafehouseError
+from protocols.errors import SafehouseError, UnavailableError
 from protocols.messages import Endpoint
 
 
@@ -52,18 +55,47 @@ def _quiet_partition_teardown() -> None:
         pass
 
 
+def _tls(cfg: dict[str, Any]) -> TlsFiles | None:
+    t = cfg.get("tls")
+    return None if not t else TlsFiles(Path(t["ca"]), Path(t["cert"]), Path(t["key"]))
+
+
+def _start_sidecar(job_dir: Path, sidecar: SidecarConfig, timeout: float = 30.0) -> subprocess.Popen[bytes]:
+    """The sidecar runs beside this worker, in its process group, and dies with it."""
+    config = job_dir / "sidecar.json"
+    write_atomic(config, sidecar.to_json())
+    sidecar.ready.unlink(missing_ok=True)
+    with (job_dir / "sidecar.log").open("ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "parties.worker.sidecar", str(config)], stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while not sidecar.ready.is_file():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise UnavailableError("the link sidecar did not start; see sidecar.log in the job directory")
+        time.sleep(0.05)
+    return proc
+
+
 def _run(job_dir: Path, cfg: dict[str, Any], emit: Events) -> None:
     spec = registry.loads_spec(cfg["spec_yaml"], "job spec")
     job_type = registry.get(spec.job_type)
+    needs = job_type.devices(spec)
     cluster = [Endpoint(**e) for e in cfg["cluster"]]
     program = registry.program(spec.job_type)
+    tls = _tls(cfg)
+    plan = links.plan(cfg["party"], cluster, links.spu_parties(cluster, spec.label_party), tls, cfg["identities"],
+                      cfg["bind_host"], job_dir)  # fmt: skip
     emit(C.STAGE_INIT, "joining the other parties")
-    devs = devices.init(cfg["job_id"], cfg["party"], cluster, spec, job_type.devices(spec))
+    if plan.sidecar is not None:
+        _start_sidecar(job_dir, plan.sidecar)
+    hardening.install()
+    devs = devices.init(cfg["job_id"], cfg["party"], plan, spec, needs)
     ctx = JobContext(cfg["job_id"], cfg["party"], spec, Path(cfg["dataset_dir"]), job_dir, Path(cfg["model_dir"]), emit)
     result = program(ctx, devs)
     # ru_maxrss is in KiB on Linux: this worker's peak memory for the job.
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    result = replace(result, metrics={**result.metrics, "peak_rss_mb": peak})
+    security = links.security(tls is not None, needs.spu, needs.heu)
+    result = replace(result, metrics={**result.metrics, "peak_rss_mb": peak}, security=security)
     # Flush every pending message to the peers before leaving: a party that
     # exits early strands the others waiting for its last sends.
     devices.shutdown_within(120.0)

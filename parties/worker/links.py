@@ -1,0 +1,103 @@
+"""Where a worker's links listen and dial, and what its sidecar relays.
+
+With TLS (every deployment but ``--insecure-dev``) a worker's own links
+listen on Unix sockets in a private directory, peers are dialled through Unix
+sockets the sidecar serves, and only the sidecar holds TCP ports, all mutually
+authenticated and pinned to the job's peers. Without TLS the links use TCP
+directly, for development only.
+
+Unix socket paths are limited to about 100 bytes, so the directory is a short
+one under the system's temporary directory, named from the job directory's
+hash, mode 0700; the node removes it with the job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from enclave.controls.pki import TlsFiles
+from parties.worker.sidecar import Egress, Ingress, SidecarConfig
+from protocols.messages import Endpoint
+
+
+def socket_dir(job_dir: Path) -> Path:
+    digest = hashlib.sha256(str(job_dir.resolve()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"sh-{digest}"
+
+
+@dataclass(frozen=True)
+class LinkPlan:
+    parties: dict[str, dict[str, str]]  # sf.init cluster_config["parties"], in cluster order
+    spu_nodes: list[dict[str, str]]  # sf.SPU cluster_def["nodes"]
+    sidecar: SidecarConfig | None
+
+
+def spu_parties(cluster: list[Endpoint], label_party: str) -> list[str]:
+    """The two SPU nodes: the label owner and the first other party (CHEETAH is two-party);
+    any further party shares its inputs into them."""
+    others = [e.party for e in cluster if e.party != label_party]
+    return [label_party, others[0]]
+
+
+def plan(
+    me: str, cluster: list[Endpoint], spu: list[str], tls: TlsFiles | None, identities: Mapping[str, str],
+    bind_host: str, job_dir: Path,
+) -> LinkPlan:  # fmt: skip
+    if tls is None:
+        return _plaintext(me, cluster, spu)
+    d = socket_dir(job_dir)
+    d.mkdir(mode=0o700, exist_ok=True)
+    parties: dict[str, dict[str, str]] = {}
+    nodes: list[dict[str, str]] = []
+    ingress: list[Ingress] = []
+    egress: list[Egress] = []
+    peers = [e.party for e in cluster if e.party != me]
+    for e in cluster:
+        for kind, port, members in (("link", e.link_port, [p.party for p in cluster]), ("spu", e.spu_port, spu)):
+            if me not in members or e.party not in members:
+                continue
+            if e.party == me:
+                own = f"{d}/{kind}.sock"
+                allow = tuple(identities[p] for p in peers if p in members)
+                ingress.append(Ingress(bind_host, port, own, allow))
+                address = listen = f"unix:{own}"
+            else:
+                via = f"{d}/to-{e.party}-{kind}.sock"
+                egress.append(Egress(via, e.host, port, identities[e.party]))
+                address = listen = f"unix:{via}"
+            if kind == "link":
+                parties[e.party] = {"address": address, "listen_addr": listen}
+            else:
+                nodes.append({"party": e.party, "address": address, "listen_address": listen})
+    sidecar = SidecarConfig(me, tls, tuple(ingress), tuple(egress), d / "ready")
+    return LinkPlan(parties, nodes, sidecar)
+
+
+def _plaintext(me: str, cluster: list[Endpoint], spu: list[str]) -> LinkPlan:
+    parties = {e.party: {"address": f"{e.host}:{e.link_port}", "listen_addr": f"0.0.0.0:{e.link_port}"}
+               for e in cluster}  # fmt: skip
+    nodes = [
+        {"party": e.party, "address": f"{e.host}:{e.spu_port}", "listen_address": f"0.0.0.0:{e.spu_port}"}
+        for e in cluster
+        if e.party in spu
+    ]
+    return LinkPlan(parties, nodes, None)
+
+
+def security(tls: bool, spu_used: bool, he: Any) -> dict[str, str]:
+    """How this worker's links and devices are protected, for the job summary."""
+    out = {
+        "tls": "mutual TLS 1.3, federation CA, peers pinned by identity" if tls else "none (--insecure-dev)",
+        "peer_messages": "exact allow-list unpickling; SPU programs compiled at every node",
+    }
+    if spu_used:
+        out |= {"spu_protocol": "CHEETAH", "spu_field": "FM64",
+                "beaver": "none: CHEETAH uses oblivious transfer and lattice HE, no dealer"}  # fmt: skip
+    if he is not None:
+        out |= {"he_schema": he.schema, "he_key_bits": str(he.key_bits)}
+    return out
