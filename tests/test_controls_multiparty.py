@@ -109,15 +109,16 @@ def test_controls_across_jobs(small_city_home: Home, tmp_path: Path, cluster_fac
     assert not (home.party("platform").job_dir(fourth.job_id) / "worker.json").exists()
     assert not (home.party("bank").job_dir(fourth.job_id) / "worker.json").exists()
 
-    # 5. Outputs went through the gate: the platform grants no scored list, the
-    #    bank's list is desensitised, small score bands are suppressed.
+    # 5. Outputs went through the gate: the scored list is per-firm and stays in
+    #    the bank's domain, desensitised; small score bands are suppressed.
     release = entries(home, first.job_id, "output_release")
     bank_release = next(e for e in release if e["signer"] == "bank")["body"]
-    assert "scored_list.csv" in bank_release["released"] and bank_release["suppressed_cells"] > 0
+    assert "scored_list.csv" in bank_release["withheld"] and bank_release["suppressed_cells"] > 0
+    scored = (home.party("bank").job_dir(first.job_id) / "outputs" / "scored_list.csv").read_text()
+    assert "********" in scored and not any(k in scored for k in df[synth.KEY].head(200))
     ml = MlflowClient(home.tracking_uri)
     run_id = r1["mlflow"]["run_id"]
-    scored = Path(ml.download_artifacts(run_id, "plots/scored_list.csv")).read_text()
-    assert "********" in scored and not any(k in scored for k in df[synth.KEY].head(200))
+    assert "plots/scored_list.csv" not in {a.path for a in ml.list_artifacts(run_id, "plots")}
     bands = json.loads(Path(ml.download_artifacts(run_id, "plots/score_bands.json")).read_text())
     assert any(b.get("suppressed") for b in bands) and all(b["firms"] is None or b["firms"] >= 10 for b in bands)
 
