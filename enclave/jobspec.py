@@ -59,6 +59,8 @@ class JobSpec:
     params: JobParams
     purpose: str = DEFAULT_PURPOSE
     local: bool = True
+    # Every role fails the job once it has run this long, whatever else happens.
+    deadline_minutes: int = 120
 
     def party(self, name: str) -> PartySpec:
         for p in self.parties:
@@ -87,6 +89,7 @@ class JobSpec:
             "parties": parties,
             "label": {"party": self.label_party, "column": self.label},
             **self.params.to_dict(),
+            "deadline_minutes": self.deadline_minutes,
             "deployment": "local" if self.local else "remote",
         }
 
@@ -148,9 +151,10 @@ def parse(raw: Any, source: str, job_types: Mapping[str, ParamsParser]) -> JobSp
     if any(label in p.features for p in parties):
         raise SpecError(f"{lab.where('column')}: the label {label!r} is also listed as a feature")
     params = job_types[job_type](top)
+    deadline = top.int_("deadline_minutes", 120, 1, 7 * 24 * 60)
     deployment = top.choice("deployment", "local", DEPLOYMENTS)
     top.done()
-    return JobSpec(name, job_type, key, parties, label_party, label, params, purpose, deployment == "local")
+    return JobSpec(name, job_type, key, parties, label_party, label, params, purpose, deployment == "local", deadline)
 
 
 def loads(text: str, source: str, job_types: Mapping[str, ParamsParser]) -> JobSpec:

@@ -9,6 +9,7 @@ job directory). After PSI, the rows are put in the intersection's order.
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +67,17 @@ class LocalData:
         if self.label is None:
             raise RuntimeError("the label was asked for at a party that does not hold it")
         return dataset.label_array(self.schema, aligned.frame, self.label)
+
+
+def discard_transient(job_dir: Path, model_dir: Path, keep_model: bool) -> None:
+    """Remove what a job must not leave behind: key files, the authorised-firm list and,
+    unless the job succeeded, any model part it had begun to write."""
+    from models import psi
+
+    for name in (*psi.KEY_FILES, CONSENT_FILE):
+        (job_dir / name).unlink(missing_ok=True)
+    if not keep_model:
+        shutil.rmtree(model_dir, ignore_errors=True)
 
 
 def write_key_file(path: Path, keys: pd.Series, name: str) -> None:

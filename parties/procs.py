@@ -83,3 +83,17 @@ def wait_for_file(path: Path, timeout: float, proc: subprocess.Popen[bytes] | No
             raise RuntimeError(f"process {proc.args!r} exited with code {proc.returncode} before writing {path}")
         time.sleep(0.05)
     raise TimeoutError(f"{path} did not appear within {timeout:.0f}s")
+
+
+def kill_stale_worker(pid: int, job_dir: Path) -> bool:
+    """Kill the process group of ``pid`` if that process is the worker of ``job_dir``
+    (a pid can be reused: never kill a process that is not ours)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    if str(job_dir).encode() not in cmdline:
+        return False
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(os.getpgid(pid), signal.SIGKILL)
+    return True

@@ -30,6 +30,7 @@ from parties.coordinator.jobs import Coordinator, fixed_links
 from parties.node import store as nstore
 from parties.node.config import NodeConfig
 from parties.node.jobs import JobManager
+from parties.node.workers import Worker
 from parties.procs import pid_alive
 from parties.tracking import Tracker
 from parties.transport.inproc import InProcCoordinatorLink, InProcNodeLink
@@ -45,10 +46,10 @@ STANDIN = Path(__file__).resolve().parent / "helpers" / "standin_worker.py"
 def standin(mode: str) -> Any:
     """A launcher like the node's own, starting the stand-in worker in ``mode``."""
 
-    def launch(job_dir: Path, config: dict[str, Any]) -> subprocess.Popen[bytes]:
+    def launch(job_dir: Path, config: dict[str, Any]) -> Worker:
         write_json(job_dir / C.WORKER_CONFIG, config)
         cmd = [sys.executable, str(STANDIN), str(job_dir), mode]
-        return subprocess.Popen(cmd, cwd=job_dir, start_new_session=True)
+        return Worker(subprocess.Popen(cmd, cwd=job_dir, start_new_session=True))
 
     return launch
 
@@ -265,3 +266,46 @@ def test_outputs_leave_once_after_success_and_only_under_declared_names(make_lab
     node.prepare("early", spec_for(lab.home).to_yaml())
     with pytest.raises(RefusedError, match="outputs leave only after it succeeded"):
         node.outputs("early")
+
+
+def test_a_node_fails_a_job_whose_coordinator_falls_silent_or_whose_deadline_passes(make_lab: Any) -> None:
+    lab = make_lab(bank="hang")
+    node = lab.nodes["bank"]
+    spec = spec_for(lab.home).to_yaml()
+    mine = node.prepare("quiet", spec).endpoint
+    node.start("quiet", [Endpoint("platform", "127.0.0.1", 4000, 4001), mine])
+    pid = node.status("quiet").worker_pid
+    assert pid and pid_alive(pid)
+    assert node.expire(time.monotonic() + node.config.lease_seconds / 2) == []  # a lease still running
+    assert node.expire(time.monotonic() + node.config.lease_seconds + 1) == ["quiet"]
+    st = node.status("quiet")
+    assert st.state is JobState.FAILED and st.detail.startswith("lease expired: the coordinator was silent")
+    deadline = time.monotonic() + 10
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not pid_alive(pid)
+    ends = [e for e in audit.story(lab.home, "quiet") if e["kind"] == "job_end" and e["signer"] == "bank"]
+    assert [e["body"]["state"] for e in ends] == ["failed"]
+    # A job that has run past its deadline ends too, even while the coordinator keeps calling.
+    mine = node.prepare("slow", spec.replace("deadline_minutes: 120", "deadline_minutes: 1")).endpoint
+    node.start("slow", [Endpoint("platform", "127.0.0.1", 4000, 4001), mine])
+    node.jobs["slow"].record = replace(node.jobs["slow"].record, started_at=time.time() - 61)
+    assert node.expire() == ["slow"]
+    assert node.status("slow").detail == "deadline of 1 minutes passed"
+
+
+def test_a_restarted_coordinator_concludes_its_interrupted_jobs_at_every_node(make_lab: Any) -> None:
+    lab = make_lab()
+    spec = spec_for(lab.home).to_yaml()
+    for node in lab.nodes.values():
+        node.prepare("c-2", spec)
+    lab.store.save(cstore.CoordRecord("c-2", spec, JobState.RUNNING, "psi", "running"))
+    links = fixed_links({p: InProcNodeLink(n) for p, n in lab.nodes.items()})
+    coordinator = Coordinator(lab.store, links, None, audit.coordinator_log(lab.home))
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not all(n.status("c-2").state.terminal for n in lab.nodes.values()):
+        time.sleep(0.05)
+    assert {p: n.status("c-2").detail for p, n in lab.nodes.items()} == dict.fromkeys(
+        lab.nodes, "coordinator restarted while the job ran"
+    )
+    assert coordinator.status("c-2").state is JobState.FAILED

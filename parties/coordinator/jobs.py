@@ -10,6 +10,7 @@ its store, which is read back when it starts.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import secrets
@@ -96,7 +97,8 @@ class Coordinator:
         tracker: Callable[[], Tracker] | None,
         audit_log: AuditLog | None = None,
         poll_seconds: float = 0.5,
-        unreachable_seconds: float = 30.0,
+        unreachable_seconds: float = 10.0,
+        heartbeat_seconds: float = 2.0,
     ) -> None:
         self.store = store
         # A party's node is reached only as the federation file says, never at an address a spec gives.
@@ -105,6 +107,8 @@ class Coordinator:
         self.audit = audit_log
         self.poll_seconds = poll_seconds
         self.unreachable_seconds = unreachable_seconds
+        # Nodes fail a job whose coordinator falls silent; this keeps each prepared node's lease alive.
+        self.heartbeat_seconds = heartbeat_seconds
         self.jobs: dict[str, CoordJob] = {}
         self.lock = threading.Lock()
         self._load()
@@ -151,7 +155,15 @@ class Coordinator:
             j.done.wait(timeout=30)
 
     # -- the job ---------------------------------------------------------------
+    def _heartbeat(self, job: CoordJob) -> None:
+        while not job.done.wait(self.heartbeat_seconds):
+            for name in list(job.prepared):
+                # Supervision decides what an unreachable party means; this only renews leases.
+                with contextlib.suppress(SafehouseError):
+                    job.links[name].status(job.job_id)
+
     def _run(self, job: CoordJob) -> None:
+        threading.Thread(target=self._heartbeat, args=(job,), name=f"heartbeat-{job.job_id}", daemon=True).start()
         try:
             self._prepare(job)
             t0 = time.perf_counter()
@@ -223,9 +235,12 @@ class Coordinator:
         """Poll nodes until all finished; raise _Abort on failure or cancel."""
         names = job.spec.party_names
         last_seen = {n: time.monotonic() for n in names}
+        deadline = time.monotonic() + job.spec.deadline_minutes * 60
         while True:
             if job.cancel.is_set():
                 raise _Abort(JobState.CANCELLED, "cancelled by request")
+            if time.monotonic() > deadline:
+                raise _Abort(JobState.FAILED, f"deadline of {job.spec.deadline_minutes} minutes passed")
             for name in names:
                 try:
                     st = job.links[name].status(job.job_id)
@@ -332,6 +347,26 @@ class Coordinator:
             self.jobs[rec.job_id] = job
             if not rec.state.terminal:
                 self._set(job, JobState.FAILED, rec.stage, "coordinator restarted while the job ran")
+                self._audit(job, "job_end", {"state": "failed", "reason": job.detail})
+                threading.Thread(target=self._conclude_everywhere, args=(job,), daemon=True).start()
+
+    def _conclude_everywhere(self, job: CoordJob, attempts: int = 10) -> None:
+        """After a restart, tell every party of an interrupted job that it failed (each node's
+        lease would end it anyway; this ends it sooner and on the record)."""
+        left = list(job.spec.party_names)
+        for _ in range(attempts):
+            for name in list(left):
+                try:
+                    job.parties[name] = self.links(name).conclude(job.job_id, JobState.FAILED, job.detail)
+                    left.remove(name)
+                except SpecError:
+                    left.remove(name)  # no longer in the federation
+                except SafehouseError as e:
+                    log.info("job %s: could not yet conclude at %s: %s", job.job_id, name, e.public)
+            if not left:
+                break
+            time.sleep(2.0)
+        self._persist(job)
 
     def _audit(
         self, job: CoordJob, kind: str, body: dict[str, Any], node_entries: dict[str, list[str]] | None = None

@@ -5,6 +5,7 @@
     federation: /etc/safehouse/federation.yaml
     tls: {ca: ..., cert: ..., key: ...}   # bring your own CA and certificate
     key_dir: /var/lib/safehouse-keys/bank # signing keys, apart from the audit trail
+    lease_seconds: 10                     # fail a job whose coordinator is silent this long
 
 Every key is optional; the defaults suit a local run (``federation.yaml`` in
 the home, TLS material in the party's ``tls/``, signing keys under the home's
@@ -36,6 +37,8 @@ class NodeConfig:
     federation_file: Path | None = None
     tls: TlsFiles | None = None  # None only with --insecure-dev
     key_dir: Path | None = None
+    # A job whose coordinator is silent this long is failed here: the node's lease on it ran out.
+    lease_seconds: float = 10.0
 
     @property
     def party_home(self) -> PartyHome:
@@ -69,8 +72,9 @@ class NodeConfig:
         fed = Path(f.str_("federation")) if f.has("federation") else None
         tls = None if insecure_dev else _tls(f, home.party(party).root / "tls")
         key_dir = Path(f.str_("key_dir")) if f.has("key_dir") else home.key_dir(party)
+        lease = f.float_("lease_seconds", 10.0, 2.0, 3600.0)
         f.done()
-        return NodeConfig(party, home, host, tuple(job_types), fed, tls, key_dir)
+        return NodeConfig(party, home, host, tuple(job_types), fed, tls, key_dir, lease)
 
 
 def _tls(f: Fields, default_dir: Path) -> TlsFiles:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -25,14 +24,14 @@ from enclave.data import dataset
 from enclave.data import schema as sch
 from enclave.files import write_atomic
 from enclave.jobspec import JobSpec
-from models import psi, registry
+from models import registry
 from models.jobtype import ProgramResult
-from models.local import CONSENT_FILE
+from models.local import CONSENT_FILE, discard_transient
 from parties.node import workers
 from parties.node.checks import check_job, valid_job_id
 from parties.node.config import NodeConfig
 from parties.node.store import NodeRecord, NodeStore, file_store
-from parties.procs import free_ports, kill_group
+from parties.procs import free_ports, kill_group, kill_stale_worker
 from parties.worker import links
 from protocols import constants as C
 from protocols.constants import JobState
@@ -51,8 +50,9 @@ class NodeJob:
     job_dir: Path
     dataset_dir: Path | None = None
     schema: sch.Schema | None = None  # as read when the job was checked
-    proc: subprocess.Popen[bytes] | None = None
+    worker: workers.Worker | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    last_contact: float = field(default_factory=time.monotonic)  # the coordinator's latest call about it
 
     @property
     def state(self) -> JobState:
@@ -63,7 +63,7 @@ class NodeJob:
         return PartyStatus(party, r.job_id, r.state, r.stage, r.detail, r.worker_pid, r.updated_at, r.audit_hash)
 
 
-Launcher = Callable[[Path, dict[str, Any]], "subprocess.Popen[bytes]"]
+Launcher = Callable[[Path, dict[str, Any]], workers.Worker]
 
 
 class JobManager:
@@ -128,16 +128,16 @@ class JobManager:
             self.audit.append(
                 "job_start", job_id, {"cluster": {e.party: f"{e.host}:{e.link_port},{e.spu_port}" for e in cluster}}
             )
-            job.proc = self.launch(job.job_dir, self._worker_config(job, cluster))
+            job.worker = self.launch(job.job_dir, self._worker_config(job, cluster))
             self._update(job, state=JobState.RUNNING, stage=C.STAGE_INIT, detail="worker started",
-                         worker_pid=job.proc.pid)  # fmt: skip
+                         worker_pid=job.worker.proc.pid, started_at=time.time())  # fmt: skip
         threading.Thread(target=self._watch, args=(job,), name=f"watch-{job_id}", daemon=True).start()
         return job.status(self.config.party)
 
     def status(self, job_id: str) -> PartyStatus:
         job = self._job(job_id)
         with job.lock:
-            if job.state is JobState.RUNNING and job.proc is not None and job.proc.poll() is None:
+            if job.state is JobState.RUNNING and job.worker is not None and job.worker.proc.poll() is None:
                 stage, detail = workers.progress(job.job_dir)
                 if stage and (stage, detail) != (job.record.stage, job.record.detail):
                     # Progress is not persisted: it changes often and a restart forgets it anyway.
@@ -208,6 +208,7 @@ class JobManager:
             job = NodeJob(record, spec, self.config.party_home.job_dir(record.job_id))
             self.jobs[record.job_id] = job
             if not record.state.terminal:
+                self._stop_worker(job)
                 self._end(job, JobState.FAILED, record.stage, "node restarted while the job ran")
                 self._cleanup(job, JobState.FAILED)
 
@@ -262,10 +263,49 @@ class JobManager:
         })  # fmt: skip
 
     def _job(self, job_id: str) -> NodeJob:
+        """A job the coordinator is asking about; every such call renews the node's lease on it."""
         with self.lock:
             if job_id not in self.jobs:
                 raise NotFoundError(f"no job {job_id!r} at party {self.config.party!r}")
-            return self.jobs[job_id]
+            job = self.jobs[job_id]
+        job.last_contact = time.monotonic()
+        return job
+
+    # -- leases and deadlines --------------------------------------------------
+    def start_watchdog(self, every: float = 1.0) -> None:
+        def loop() -> None:
+            while True:
+                time.sleep(every)
+                try:
+                    self.expire()
+                except Exception:
+                    log.exception("lease watchdog")
+
+        threading.Thread(target=loop, name="lease-watchdog", daemon=True).start()
+
+    def expire(self, now: float | None = None) -> list[str]:
+        """Fail every job whose lease ran out (the coordinator fell silent) or whose deadline passed."""
+        mono, wall = now if now is not None else time.monotonic(), time.time()
+        with self.lock:
+            open_jobs = [j for j in self.jobs.values() if not j.state.terminal]
+        ended = []
+        for job in open_jobs:
+            silent = mono - job.last_contact
+            started = job.record.started_at
+            reason = ""
+            if silent > self.config.lease_seconds:
+                reason = f"lease expired: the coordinator was silent for {silent:.0f}s"
+            elif started and wall - started > job.spec.deadline_minutes * 60:
+                reason = f"deadline of {job.spec.deadline_minutes} minutes passed"
+            if reason:
+                with job.lock:
+                    if job.state.terminal:
+                        continue
+                    self._stop_worker(job)
+                    self._end(job, JobState.FAILED, job.record.stage, reason)
+                self._cleanup(job, JobState.FAILED)
+                ended.append(job.record.job_id)
+        return ended
 
     def _update(self, job: NodeJob, **changes: object) -> None:
         job.record = replace(job.record, updated_at=time.time(), **changes)  # type: ignore[arg-type]
@@ -277,10 +317,10 @@ class JobManager:
         log.info("job %s -> %s (%s) %s", job.record.job_id, state.value, stage, detail)
 
     def _watch(self, job: NodeJob) -> None:
-        proc = job.proc
-        if proc is None:
+        if job.worker is None:
             return
-        rc = proc.wait()
+        rc = job.worker.proc.wait()
+        job.worker.release()
         with job.lock:
             if job.state.terminal:
                 return
@@ -293,14 +333,16 @@ class JobManager:
 
     @staticmethod
     def _stop_worker(job: NodeJob) -> None:
-        if job.proc is not None:
-            kill_group(job.proc)
+        if job.worker is not None:
+            kill_group(job.worker.proc)
+            job.worker.release()
+        elif job.record.worker_pid:
+            # A worker from before this node (re)started: end it only if it is this job's.
+            kill_stale_worker(job.record.worker_pid, job.job_dir)
 
     def _cleanup(self, job: NodeJob, state: JobState) -> None:
         # Key files and the authorised-firm list go whatever the outcome. Failed
         # jobs drop partial model parts so nothing half-written is taken for a model.
-        for name in (*psi.KEY_FILES, CONSENT_FILE):
-            (job.job_dir / name).unlink(missing_ok=True)
+        model_dir = self.config.party_home.model_dir(job.record.job_id)
+        discard_transient(job.job_dir, model_dir, keep_model=state is JobState.SUCCEEDED)
         shutil.rmtree(links.socket_dir(job.job_dir), ignore_errors=True)
-        if state is not JobState.SUCCEEDED:
-            shutil.rmtree(self.config.party_home.model_dir(job.record.job_id), ignore_errors=True)

@@ -13,6 +13,7 @@ from parties.transport.servicers import NodeServicer
 
 def run(config: NodeConfig, host: str, port: int, port_file: Path | None) -> int:
     jobs = JobManager(config)
+    jobs.start_watchdog()
 
     def is_coordinator(identity: str) -> bool:
         # Without TLS (--insecure-dev) nobody is authenticated and nothing can be checked.

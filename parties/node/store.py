@@ -30,6 +30,7 @@ class NodeRecord:
     outputs_allowed: tuple[str, ...] = ()
     min_cell_size: int = 10
     released: bool = False  # outputs leave once, after SUCCEEDED
+    started_at: float = 0.0  # when the worker started (the job's deadline counts from here)
 
     def to_json(self) -> str:
         d = asdict(self)
@@ -53,6 +54,7 @@ class NodeRecord:
             outputs_allowed=tuple(d.get("outputs_allowed", ())),
             min_cell_size=int(d.get("min_cell_size", 10)),
             released=bool(d.get("released", False)),
+            started_at=float(d.get("started_at", 0.0)),
         )
 
 

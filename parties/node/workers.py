@@ -2,14 +2,20 @@
 
 The worker runs in its own process group with the job directory as its working
 directory, so everything SecretFlow and SPU write at run time (logs, caches)
-stays inside that job's directory in the party's domain.
+stays inside that job's directory in the party's domain. Its stdin is a
+lifeline: the read end of a pipe whose write end only the node holds. When the
+node dies, however it dies, the kernel closes that end, and the worker cleans
+up its key files and partial model parts and ends itself and its sidecar.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +23,38 @@ from enclave.files import write_atomic
 from protocols import constants as C
 
 
-def launch(job_dir: Path, config: dict[str, Any]) -> subprocess.Popen[bytes]:
+@dataclass
+class Worker:
+    proc: subprocess.Popen[bytes]
+    lifeline: int | None = None  # the node's end of the worker's lifeline pipe
+
+    def release(self) -> None:
+        if self.lifeline is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.lifeline)
+            self.lifeline = None
+
+
+def launch(job_dir: Path, config: dict[str, Any]) -> Worker:
     write_atomic(job_dir / C.WORKER_CONFIG, json.dumps(config, indent=1))
-    with (job_dir / C.WORKER_LOG).open("ab") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "parties.worker", str(job_dir)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=job_dir,
-            start_new_session=True,
-        )
+    # os.pipe() fds are not inherited, so no other child holds the write end open.
+    read_end, write_end = os.pipe()
+    try:
+        with (job_dir / C.WORKER_LOG).open("ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "parties.worker", str(job_dir)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=read_end,
+                cwd=job_dir,
+                start_new_session=True,
+            )
+    except BaseException:
+        os.close(write_end)
+        raise
+    finally:
+        os.close(read_end)
+    return Worker(proc, write_end)
 
 
 def progress(job_dir: Path) -> tuple[str, str]:

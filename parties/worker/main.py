@@ -7,9 +7,12 @@ import json
 import logging
 import os
 import resource
+import shutil
 import signal
+import stat
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from dataclasses import replace
@@ -20,6 +23,7 @@ from enclave.controls.pki import TlsFiles
 from enclave.files import write_atomic, write_json
 from models import registry
 from models.jobtype import JobContext
+from models.local import discard_transient
 from parties.worker import devices, hardening, links
 from parties.worker.sidecar import SidecarConfig
 from protocols import constants as C
@@ -53,6 +57,22 @@ def _quiet_partition_teardown() -> None:
         part_mod.Partition.__del__ = quiet_del
     except (ImportError, AttributeError):
         pass
+
+
+def _watch_lifeline(job_dir: Path, model_dir: Path) -> None:
+    """The node holds the other end of stdin: when it dies, so does this job, leaving nothing behind."""
+    if not stat.S_ISFIFO(os.fstat(0).st_mode):
+        return  # started by hand, with no node to outlive
+
+    def watch() -> None:
+        with contextlib.suppress(OSError):
+            while sys.stdin.buffer.read(1):
+                pass
+        discard_transient(job_dir, model_dir, keep_model=False)
+        shutil.rmtree(links.socket_dir(job_dir), ignore_errors=True)
+        os.killpg(0, signal.SIGKILL)  # this worker and its sidecar
+
+    threading.Thread(target=watch, name="lifeline", daemon=True).start()
 
 
 def _tls(cfg: dict[str, Any]) -> TlsFiles | None:
@@ -113,6 +133,7 @@ def main(argv: list[str]) -> int:
     emit = Events(job_dir / C.WORKER_EVENTS)
     # A SIGTERM from the node (cancel, peer failure) must end us promptly.
     signal.signal(signal.SIGTERM, lambda *_: os._exit(143))
+    _watch_lifeline(job_dir, Path(cfg["model_dir"]))
     _quiet_partition_teardown()
     try:
         _run(job_dir, cfg, emit)
