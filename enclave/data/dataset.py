@@ -36,7 +36,11 @@ def fingerprint(directory: Path) -> Fingerprint:
     data = directory / DATA_FILE
     if not data.is_file():
         raise DataError(f"{data}: data file not found")
-    meta = pq.read_metadata(data)
+    try:
+        meta = pq.read_metadata(data)
+    except (pa.ArrowException, OSError) as e:
+        public = f"dataset {schema.name!r}: its data file is not a readable Parquet file"
+        raise DataError(f"{data}: not a readable Parquet file ({e})", public=public) from None
     return Fingerprint(
         dataset=schema.name,
         sha256=sha256_file(data),

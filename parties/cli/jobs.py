@@ -53,7 +53,21 @@ def cmd_coordinator(args: argparse.Namespace) -> int:
     return run(home, fed, tls, args.host, args.port, Path(args.port_file) if args.port_file else None)
 
 
+def cmd_spec_check(args: argparse.Namespace) -> int:
+    from models import registry
+
+    spec = registry.load_spec(Path(args.spec))
+    parties = ", ".join(f"{p.name} ({p.dataset}, {len(p.features)} features)" for p in spec.parties)
+    print(f"{args.spec}: a valid {spec.job_type} spec {spec.name!r}: {parties}; label {spec.label_party}.{spec.label}")
+    return 0
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    sc = sub.add_parser("spec", help="job specs").add_subparsers(dest="spec_command", required=True)
+    ck = sc.add_parser("check", help="validate a job spec; every error names the field at fault")
+    ck.add_argument("spec")
+    ck.set_defaults(fn=cmd_spec_check)
+
     d = common.with_home(sub.add_parser("demo", help="run the whole lab on a synthetic city"))
     d.add_argument("--rows", type=int, default=5000, help="bank loans to generate (default 5000)")
     d.add_argument("--seed", type=int, default=20241)

@@ -71,6 +71,7 @@ class LocalCluster:
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     node_addresses: dict[str, str] = field(default_factory=dict)
     address: str = ""
+    args: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def log_dir(self) -> Path:
@@ -86,6 +87,7 @@ class LocalCluster:
     def _spawn(self, role: str, args: list[str]) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         flags = ["--insecure-dev"] if self.insecure_dev else []
+        self.args[role] = args
         with (self.log_dir / f"{role}.log").open("ab") as log:
             self.procs[role] = subprocess.Popen(
                 [*safehouse_command(), *args, *flags],
@@ -125,6 +127,24 @@ class LocalCluster:
             self.stop()
             raise
         return self
+
+    def kill(self, role: str) -> None:
+        """SIGKILL one role's process, as a crash would: no clean-up of its own runs."""
+        proc = self.procs[role]
+        proc.kill()
+        proc.wait(timeout=30)
+
+    def restart(self, role: str) -> None:
+        """Start a role again with its arguments (a new OS-chosen port) and publish its address."""
+        port_file = Path(self.args[role][self.args[role].index("--port-file") + 1])
+        port_file.unlink(missing_ok=True)
+        self._spawn(role, self.args[role])
+        address = self._address(role, port_file)
+        if role == "coordinator":
+            self.address = address
+        else:
+            self.node_addresses[role.removeprefix("node-")] = address
+        self.federation().write(self.home.root / federation.FILE)
 
     def stop(self) -> None:
         # Coordinator first (it concludes running jobs), then the nodes.
