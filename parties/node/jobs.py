@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -345,4 +344,4 @@ class JobManager:
         # jobs drop partial model parts so nothing half-written is taken for a model.
         model_dir = self.config.party_home.model_dir(job.record.job_id)
         discard_transient(job.job_dir, model_dir, keep_model=state is JobState.SUCCEEDED)
-        shutil.rmtree(links.socket_dir(job.job_dir), ignore_errors=True)
+        links.remove_socket_dir(job.job_dir)

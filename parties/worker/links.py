@@ -7,13 +7,15 @@ authenticated and pinned to the job's peers. Without TLS the links use TCP
 directly, for development only.
 
 Unix socket paths are limited to about 100 bytes, so the directory is a short
-one under the system's temporary directory, named from the job directory's
-hash, mode 0700; the node removes it with the job.
+one under the system's temporary directory, made by ``mkdtemp`` (an unguessable
+name, mode 0700, owned by this party's user, so no other local user can
+pre-create it or connect); its path is recorded in the job directory so the
+node removes it with the job.
 """
 
 from __future__ import annotations
 
-import hashlib
+import shutil
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,10 +26,22 @@ from enclave.controls.pki import TlsFiles
 from parties.worker.sidecar import Egress, Ingress, SidecarConfig
 from protocols.messages import Endpoint
 
+SOCKET_DIR_FILE = "sockets.path"
 
-def socket_dir(job_dir: Path) -> Path:
-    digest = hashlib.sha256(str(job_dir.resolve()).encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"sh-{digest}"
+
+def make_socket_dir(job_dir: Path) -> Path:
+    d = Path(tempfile.mkdtemp(prefix="sh-"))
+    (job_dir / SOCKET_DIR_FILE).write_text(str(d))
+    return d
+
+
+def remove_socket_dir(job_dir: Path) -> None:
+    record = job_dir / SOCKET_DIR_FILE
+    if record.is_file():
+        d = Path(record.read_text().strip())
+        if d.parent == Path(tempfile.gettempdir()) and d.name.startswith("sh-"):
+            shutil.rmtree(d, ignore_errors=True)
+        record.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -50,8 +64,7 @@ def plan(
 ) -> LinkPlan:  # fmt: skip
     if tls is None:
         return _plaintext(me, cluster, spu)
-    d = socket_dir(job_dir)
-    d.mkdir(mode=0o700, exist_ok=True)
+    d = make_socket_dir(job_dir)
     parties: dict[str, dict[str, str]] = {}
     nodes: list[dict[str, str]] = []
     ingress: list[Ingress] = []

@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import resource
-import shutil
 import signal
 import stat
 import subprocess
@@ -69,7 +68,7 @@ def _watch_lifeline(job_dir: Path, model_dir: Path) -> None:
             while sys.stdin.buffer.read(1):
                 pass
         discard_transient(job_dir, model_dir, keep_model=False)
-        shutil.rmtree(links.socket_dir(job_dir), ignore_errors=True)
+        links.remove_socket_dir(job_dir)
         os.killpg(0, signal.SIGKILL)  # this worker and its sidecar
 
     threading.Thread(target=watch, name="lifeline", daemon=True).start()
