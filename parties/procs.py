@@ -85,14 +85,21 @@ def wait_for_file(path: Path, timeout: float, proc: subprocess.Popen[bytes] | No
     raise TimeoutError(f"{path} did not appear within {timeout:.0f}s")
 
 
+def works_in(pid: int, directory: Path) -> bool:
+    """Whether process ``pid`` runs in ``directory`` or names it on its command line
+    (a warm worker takes its job after it started, so only its working directory says which)."""
+    try:
+        cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return cwd == directory or directory in cwd.parents or str(directory).encode() in cmdline
+
+
 def kill_stale_worker(pid: int, job_dir: Path) -> bool:
     """Kill the process group of ``pid`` if that process is the worker of ``job_dir``
     (a pid can be reused: never kill a process that is not ours)."""
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    if str(job_dir).encode() not in cmdline:
+    if not works_in(pid, job_dir):
         return False
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(os.getpgid(pid), signal.SIGKILL)

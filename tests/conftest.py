@@ -15,6 +15,7 @@ import pytest
 from enclave.home import Home
 from parties.client import workflows
 from parties.client.local import LocalCluster
+from parties.procs import works_in
 
 
 @pytest.fixture
@@ -44,6 +45,11 @@ def party_logs(home: Home) -> str:
     return "\n".join(chunks)
 
 
+def belongs(p: psutil.Process, clusters: list[LocalCluster]) -> bool:
+    """A process of one of these clusters: it names or works under one of their homes."""
+    return any(works_in(p.pid, c.home.root) for c in clusters)
+
+
 @pytest.fixture
 def cluster_factory(request: pytest.FixtureRequest) -> Iterator[object]:
     """Start LocalClusters; on teardown stop them, fail on leftovers, show logs on failure."""
@@ -58,13 +64,7 @@ def cluster_factory(request: pytest.FixtureRequest) -> Iterator[object]:
     yield start
     for c in started:
         c.stop()
-    leftover = [
-        p
-        for p in psutil.process_iter(["pid", "cmdline"])
-        if p.info["pid"] not in before
-        and p.info["cmdline"]
-        and any(str(c.home.root) in " ".join(p.info["cmdline"]) for c in started)
-    ]
+    leftover = [p for p in psutil.process_iter(["pid"]) if p.info["pid"] not in before and belongs(p, started)]
     failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
     if failed:
         for c in started:
@@ -72,7 +72,7 @@ def cluster_factory(request: pytest.FixtureRequest) -> Iterator[object]:
     if leftover:
         for p in leftover:
             p.kill()
-        pytest.fail(f"processes left behind: {[p.info['cmdline'] for p in leftover]}")
+        pytest.fail(f"processes left behind: {[p.info['pid'] for p in leftover]}")
 
 
 @pytest.hookimpl(hookwrapper=True)

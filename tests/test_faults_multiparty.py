@@ -26,6 +26,7 @@ from enclave.controls import audit
 from enclave.home import Home
 from parties.client import api
 from parties.client.local import LocalCluster, client_tls
+from parties.procs import works_in
 from parties.transport.grpc_links import GrpcCoordinatorLink
 from protocols.constants import JobState
 from tests.test_multiparty import city, spec_for
@@ -47,8 +48,8 @@ def lab(small_city_home: Home, tmp_path_factory: pytest.TempPathFactory) -> Iter
         yield {"home": home, "cluster": cluster, "spec": yaml.safe_dump(doc)}
     finally:
         cluster.stop()
-        for p in psutil.process_iter(["pid", "cmdline"]):
-            if p.info["cmdline"] and str(home.root) in " ".join(p.info["cmdline"]):
+        for p in psutil.process_iter():
+            if works_in(p.pid, home.root):
                 p.kill()
 
 
@@ -69,13 +70,10 @@ def record(home: Home, party: str, job_id: str) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def job_processes(job_id: str) -> list[str]:
-    found = []
-    for p in psutil.process_iter(["cmdline"]):
-        cmd = " ".join(p.info["cmdline"] or [])
-        if job_id in cmd:
-            found.append(cmd)
-    return found
+def job_processes(home: Home, job_id: str) -> list[int]:
+    """Processes still running for a job: its workers (by working directory) and sidecars."""
+    dirs = [home.party(p).job_dir(job_id) for p in PARTIES]
+    return [p.pid for p in psutil.process_iter() if any(works_in(p.pid, d) for d in dirs)]
 
 
 def kill(cluster: LocalCluster, role: str, job_id: str) -> None:
@@ -119,7 +117,7 @@ def test_kill_a_role_during_a_stage(lab: dict[str, Any], role: str, stage: str) 
                     f"every surviving node failing the job after {role} was killed in {stage}")  # fmt: skip
     if role != "coordinator":
         wait_for(lambda: client(cluster).status(job_id).state is JobState.FAILED, 30 - took, "the coordinator")
-    wait_for(lambda: not job_processes(job_id), 15, "the job's processes ending")
+    wait_for(lambda: not job_processes(home, job_id), 15, "the job's processes ending")
     if role in ("node-platform", "node-bank", "coordinator"):
         cluster.restart(role)  # a restarted node reconciles; a restarted coordinator concludes
     if role != "coordinator":
@@ -131,4 +129,4 @@ def test_kill_a_role_during_a_stage(lab: dict[str, Any], role: str, stage: str) 
     # The same spec runs again, to success, on the same parties.
     again = api.follow(client(cluster), client(cluster).submit(lab["spec"]).job_id)
     assert again.state is JobState.SUCCEEDED, again.detail
-    wait_for(lambda: not job_processes(again.job_id), 15, "the successful job's processes ending")
+    wait_for(lambda: not job_processes(home, again.job_id), 15, "the successful job's processes ending")

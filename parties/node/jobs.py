@@ -66,11 +66,16 @@ Launcher = Callable[[Path, dict[str, Any]], workers.Worker]
 
 
 class JobManager:
-    def __init__(self, config: NodeConfig, store: NodeStore | None = None, launch: Launcher = workers.launch) -> None:
+    def __init__(
+        self, config: NodeConfig, store: NodeStore | None = None, launch: Launcher = workers.launch,
+        after_worker: Callable[[], None] | None = None,
+    ) -> None:  # fmt: skip
         self.config = config
         self.store = store or file_store(config.party_home.jobs_dir)
         # How a worker process starts: the SecretFlow worker, or a stand-in in unit tests.
         self.launch = launch
+        # Called whenever a worker has ended (the node warms its next standby then).
+        self.after_worker = after_worker
         self.jobs: dict[str, NodeJob] = {}
         self.lock = threading.Lock()
         self.audit = audit.party_log(config.home, config.party, config.key_dir)
@@ -320,6 +325,8 @@ class JobManager:
             return
         rc = job.worker.proc.wait()
         job.worker.release()
+        if self.after_worker is not None:
+            threading.Thread(target=self.after_worker, name="after-worker", daemon=True).start()
         with job.lock:
             if job.state.terminal:
                 return

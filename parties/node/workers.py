@@ -15,11 +15,13 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from enclave.files import write_atomic
+from parties.procs import kill_group
 from protocols import constants as C
 
 
@@ -35,26 +37,68 @@ class Worker:
             self.lifeline = None
 
 
-def launch(job_dir: Path, config: dict[str, Any]) -> Worker:
-    write_atomic(job_dir / C.WORKER_CONFIG, json.dumps(config, indent=1))
+def _spawn(argv: list[str], log: Path, cwd: Path) -> Worker:
     # os.pipe() fds are not inherited, so no other child holds the write end open.
     read_end, write_end = os.pipe()
     try:
-        with (job_dir / C.WORKER_LOG).open("ab") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "parties.worker", str(job_dir)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=read_end,
-                cwd=job_dir,
-                start_new_session=True,
-            )
+        with log.open("ab") as out:
+            cmd = [sys.executable, "-m", "parties.worker", *argv]
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=read_end, cwd=cwd,
+                                    start_new_session=True)  # fmt: skip
     except BaseException:
         os.close(write_end)
         raise
     finally:
         os.close(read_end)
     return Worker(proc, write_end)
+
+
+def launch(job_dir: Path, config: dict[str, Any]) -> Worker:
+    """A fresh worker for one job (it imports the modelling libraries itself)."""
+    write_atomic(job_dir / C.WORKER_CONFIG, json.dumps(config, indent=1))
+    return _spawn([str(job_dir)], job_dir / C.WORKER_LOG, job_dir)
+
+
+class WorkerPool:
+    """One warm worker per node: a process that has already imported the modelling
+    libraries and waits on its lifeline for a job directory, saving seconds of
+    start-up per job. The next standby is warmed once a job's worker has ended,
+    never while one runs (it would compete for the same cores); a standby that
+    died is replaced by a fresh start."""
+
+    def __init__(self, party_root: Path) -> None:
+        self.party_root = party_root
+        self._lock = threading.Lock()
+        self._standby: Worker | None = None
+        self._closed = False
+
+    def warm(self) -> None:
+        with self._lock:
+            if self._closed or (self._standby is not None and self._standby.proc.poll() is None):
+                return
+            log = self.party_root / "logs" / "worker-standby.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            self._standby = _spawn(["--standby"], log, self.party_root)
+
+    def launch(self, job_dir: Path, config: dict[str, Any]) -> Worker:
+        write_atomic(job_dir / C.WORKER_CONFIG, json.dumps(config, indent=1))
+        with self._lock:
+            standby, self._standby = self._standby, None
+        if standby is not None and standby.proc.poll() is None and standby.lifeline is not None:
+            try:
+                os.write(standby.lifeline, f"{job_dir}\n".encode())
+                return standby
+            except OSError:
+                standby.release()
+        return _spawn([str(job_dir)], job_dir / C.WORKER_LOG, job_dir)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            standby, self._standby = self._standby, None
+        if standby is not None:
+            kill_group(standby.proc, grace=2.0)
+            standby.release()
 
 
 def progress(job_dir: Path) -> tuple[str, str]:

@@ -122,11 +122,34 @@ def _run(job_dir: Path, cfg: dict[str, Any], emit: Events) -> None:
     emit(C.STAGE_DONE, "finished")
 
 
+def _await_job() -> Path:
+    """A standby worker: import what every job needs now, then wait on the lifeline for a job."""
+    import secretflow  # noqa: F401  # the slow imports, done before any job is waiting
+
+    from models import registry
+
+    for name in registry.names():
+        registry.program(name)
+    line = b""
+    while not line.endswith(b"\n"):
+        byte = os.read(0, 1)  # one byte at a time: what follows on the lifeline is not ours to take
+        if not byte:
+            os._exit(0)  # the node went away before giving a job
+        line += byte
+    job_dir = Path(line.decode().strip())
+    os.chdir(job_dir)  # SecretFlow and SPU write their run-time files in the working directory
+    log = os.open(job_dir / C.WORKER_LOG, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+    return job_dir
+
+
 def main(argv: list[str]) -> int:
     if len(argv) != 1:
-        print("usage: python -m parties.worker JOB_DIR", file=sys.stderr)
+        print("usage: python -m parties.worker JOB_DIR | --standby", file=sys.stderr)
         return 2
-    job_dir = Path(argv[0])
+    job_dir = _await_job() if argv[0] == "--standby" else Path(argv[0])
     cfg = json.loads((job_dir / C.WORKER_CONFIG).read_text())
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     emit = Events(job_dir / C.WORKER_EVENTS)
