@@ -107,6 +107,10 @@ class JobType(ABC):
     def parse_params(self, top: Fields) -> JobParams:
         """Read this type's own top-level keys of a spec (``top.done()`` is the envelope's)."""
 
+    def validate(self, spec: JobSpec) -> None:
+        """Refuse a spec this job type cannot run (beyond its parameters' own checks)."""
+        return None
+
     @abstractmethod
     def devices(self, spec: JobSpec) -> Devices:
         """The devices the workers of this job need."""

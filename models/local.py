@@ -22,6 +22,7 @@ from enclave.data import schema as sch
 from models.jobtype import JobContext
 
 CONSENT_FILE = "consent.json"
+TMP_DIR = "tmp"
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,8 @@ def discard_transient(job_dir: Path, model_dir: Path, keep_model: bool) -> None:
 
     for name in (*psi.KEY_FILES, CONSENT_FILE):
         (job_dir / name).unlink(missing_ok=True)
+    # Libraries' temporary files (PSI's sorted key lists among them) live here, never in /tmp.
+    shutil.rmtree(job_dir / TMP_DIR, ignore_errors=True)
     if not keep_model:
         shutil.rmtree(model_dir, ignore_errors=True)
 

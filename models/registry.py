@@ -34,16 +34,21 @@ def _parsers() -> dict[str, ParamsParser]:
     return {name: jt.parse_params for name, jt in JOB_TYPES.items()}
 
 
+def _checked(spec: JobSpec) -> JobSpec:
+    get(spec.job_type).validate(spec)
+    return spec
+
+
 def parse_spec(raw: Any, source: str = "job spec") -> JobSpec:
-    return jobspec.parse(raw, source, _parsers())
+    return _checked(jobspec.parse(raw, source, _parsers()))
 
 
 def loads_spec(text: str, source: str = "job spec") -> JobSpec:
-    return jobspec.loads(text, source, _parsers())
+    return _checked(jobspec.loads(text, source, _parsers()))
 
 
 def load_spec(path: str | Path) -> JobSpec:
-    return jobspec.load(path, _parsers())
+    return _checked(jobspec.load(path, _parsers()))
 
 
 def program(job_type: str) -> Program:

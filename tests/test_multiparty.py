@@ -323,3 +323,32 @@ def test_split_and_run_a_table_whose_label_reads_good_or_bad(tmp_path: Path) -> 
     models = json.loads(out.read_text())["models"]
     # "bad" is the positive class: a model that learned it ranks defaulters high.
     assert models["sgb"]["auc"] > 0.6 and models["pooled"]["auc"] > 0.6, models
+
+
+def test_a_three_party_job_with_a_guarantor(tmp_path: Path, cluster_factory: Any) -> None:
+    """A guarantor holding features only joins the bank and the platform: PSI across all three,
+    SecureBoost with two passive parties, SS-LR with the guarantor sharing into the two-node SPU."""
+    from parties.client import workflows
+
+    home = Home.resolve(tmp_path / "home")
+    workflows.generate_city(home, 600, seed=11, guarantor="guarantor")
+    datasets = {"platform": synth.PROFILE, "bank": synth.LOANS, "guarantor": synth.GUARANTEES}
+    doc = workflows.spec_for(home, "three", datasets, ("bank", synth.LABEL), trees=3, depth=3).to_dict()
+    doc["models"]["sslr"]["epochs"] = 2
+    spec = registry.parse_spec(doc)
+    client, job_id = start_job(home, spec, cluster_factory)
+    final = api.follow(client, job_id)
+    assert final.state is JobState.SUCCEEDED, final.detail
+    result = api.summary(final)
+    keys = [set(dataset.load(home.party(p).dataset_dir(d), [])[1][synth.KEY]) for p, d in datasets.items()]
+    assert result["psi"]["intersection"] == len(keys[0] & keys[1] & keys[2])
+    assert {"sgb", "sslr", "bank_only"} <= set(result["models"]) and result["models"]["sgb"]["auc"] > 0.55
+    assert "ECDH 3PC" in " ".join(
+        line for line in (home.party("guarantor").job_dir(job_id) / "events.jsonl").read_text().splitlines()
+    )
+    # Each party keeps its own part: the guarantor's SS-LR slice has one weight per guarantor feature
+    # (plus a missing-value flag per column with gaps), and no leaf weights of the trees.
+    g_part = home.party("guarantor").model_dir(job_id)
+    assert (g_part / "sslr" / "weights.npy").is_file() and not (g_part / "sslr" / "bias.npy").exists()
+    assert not any("leaf" in f.name for f in (g_part / "sgb").rglob("*"))
+    assert not list(home.root.rglob("psi_*"))

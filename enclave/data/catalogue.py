@@ -146,3 +146,13 @@ BANK_COLUMNS: tuple[Column, ...] = (
 )
 
 CATEGORIES: tuple[str, ...] = tuple(name for name, _, _ in PLATFORM_TABLES)
+
+# A financing guarantee company (融资担保机构) joins some jobs with its own features only.
+GUARANTEES = "guarantees"
+COUNTER_GUARANTEE = ("none", "third_party", "equity", "property")
+GUARANTOR_COLUMNS: tuple[Column, ...] = (
+    _c("guaranteed_10k", "float", "在保余额(万元)"),
+    _c("guarantees_3y", "int", "近三年担保笔数", nullable=False),
+    _c("compensations_3y", "int", "近三年代偿次数", nullable=False),
+    _c("counter_guarantee", "category", "反担保方式", values=COUNTER_GUARANTEE),
+)

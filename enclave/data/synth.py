@@ -24,9 +24,12 @@ from enclave.data import dataset, uscc
 from enclave.data.catalogue import (
     BANK,
     BANK_COLUMNS,
+    COUNTER_GUARANTEE,
     CUSTOMS,
     ENV,
     GUARANTEE,
+    GUARANTEES,
+    GUARANTOR_COLUMNS,
     INDUSTRIES,
     KEY,
     KEY_COL,
@@ -275,25 +278,61 @@ def _bank_values(rng: np.random.Generator, f: Firms, seed: int) -> Values:
     return b
 
 
-def _bank_table(b: Values, seed: int) -> tuple[Schema, pd.DataFrame]:
+def _bank_table(b: Values, seed: int, owner: str = BANK) -> tuple[Schema, pd.DataFrame]:
     loans = pd.DataFrame(b)
     for c in BANK_COLUMNS:
         loans[c.name] = _as_column(c, loans[c.name].to_numpy())
     loans = loans.sample(frac=1.0, random_state=seed + 1).reset_index(drop=True)
     description = "小微企业贷款: loans, the bank's own account columns and the label"
-    return Schema(LOANS, BANK, KEY, (KEY_COL, *BANK_COLUMNS), description), loans
+    return Schema(LOANS, owner, KEY, (KEY_COL, *BANK_COLUMNS), description), loans
 
 
-def generate(rows: int, seed: int = 20241) -> City:
-    """A city whose bank holds ``rows`` loans; about 88% of its borrowers are on the platform."""
+def _other_bank(firms: Firms, rows: int, seed: int) -> Values:
+    """Another bank's loan book: its own draw of the city's firms, with the same risks behind defaults."""
+    rng = np.random.default_rng([seed, 101])
+    pick = np.sort(rng.choice(firms.n, size=min(rows, firms.n), replace=False))
+    sub = Firms(firms.codes[pick], firms.districts[pick], firms.u_pub[pick], firms.u_bank[pick], firms.size[pick],
+                firms.age_years[pick], len(pick), 0)  # fmt: skip
+    return _bank_values(rng, sub, seed)
+
+
+def _guarantor_table(firms: Firms, seed: int) -> tuple[Schema, pd.DataFrame]:
+    """A guarantee company's view of the firms it has guaranteed: signal on the bank-side risk."""
+    rng = np.random.default_rng([seed, 202])
+    pick = np.sort(rng.choice(firms.n, size=int(0.55 * firms.n), replace=False))
+    ub, up, sz = firms.u_bank[pick], firms.u_pub[pick], firms.size[pick]
+    n = len(pick)
+    g: Values = {KEY: firms.codes[pick]}
+    g["guarantees_3y"] = rng.poisson(np.exp(0.2 + 0.4 * sz))
+    active = rng.random(n) < 0.6
+    g["guaranteed_10k"] = np.where(active, np.round(np.exp(3.5 + 0.7 * sz + rng.normal(0, 0.5, n)), 1), np.nan)
+    g["compensations_3y"] = rng.poisson(np.exp(-2.2 + 0.9 * ub + 0.3 * up))
+    g["counter_guarantee"] = rng.choice(COUNTER_GUARANTEE, size=n, p=[0.3, 0.3, 0.15, 0.25])
+    frame = pd.DataFrame(g)
+    for c in GUARANTOR_COLUMNS:
+        frame[c.name] = _as_column(c, frame[c.name].to_numpy())
+    description = "担保业务: a guarantee company's own record of the firms it guaranteed"
+    return Schema(GUARANTEES, "guarantor", KEY, (KEY_COL, *GUARANTOR_COLUMNS), description), frame
+
+
+def generate(rows: int, seed: int = 20241, banks: tuple[str, ...] = (BANK,), guarantor: str | None = None) -> City:
+    """A city whose first bank holds ``rows`` loans (about 88% of its borrowers are on the
+    platform); further ``banks`` hold their own draws of the same firms, and a ``guarantor``
+    its guarantees. The first bank's and the platform's tables depend on ``seed`` alone."""
     if rows < 50:
         raise ValueError(f"rows must be at least 50, got {rows}")
     rng = np.random.default_rng(seed)
     firms = _firms(rng, rows)
     values = _platform_values(rng, firms)
-    platform = _platform_tables(rng, firms, values, seed)
-    bank = _bank_table(_bank_values(rng, firms, seed), seed)
-    return City({PLATFORM: platform, BANK: {LOANS: bank}})
+    tables = {PLATFORM: _platform_tables(rng, firms, values, seed)}
+    tables[banks[0]] = {LOANS: _bank_table(_bank_values(rng, firms, seed), seed, banks[0])}
+    for i, name in enumerate(banks[1:], start=1):
+        tables[name] = {LOANS: _bank_table(_other_bank(firms, rows, seed + i), seed + i, name)}
+    if guarantor is not None:
+        schema, frame = _guarantor_table(firms, seed)
+        tables[guarantor] = {GUARANTEES: (Schema(schema.name, guarantor, KEY, schema.columns, schema.description),
+                                          frame)}  # fmt: skip
+    return City(tables)
 
 
 def _absent(x: object) -> bool:

@@ -14,6 +14,7 @@ from enclave.fields import Fields
 from enclave.jobspec import JobSpec
 from models.jobtype import Devices, HeuNeeds, JobType
 from models.joint_train import params as P
+from protocols.errors import SpecError
 from protocols.messages import Fingerprint, Outputs
 
 STAGE_PSI = "psi"
@@ -45,6 +46,11 @@ class JointTrain(JobType):
 
     def parse_params(self, top: Fields) -> P.JointTrainParams:
         return P.parse(top)
+
+    def validate(self, spec: JobSpec) -> None:
+        # PSI and the two-node SPU (CHEETAH) carry two or three parties.
+        if len(spec.parties) > 3:
+            raise SpecError(f"parties: joint_train runs with two or three parties, not {len(spec.parties)}")
 
     def devices(self, spec: JobSpec) -> Devices:
         p = P.JointTrainParams.of(spec)

@@ -81,12 +81,13 @@ def run(ctx: JobContext, devices: Mapping[str, Any]) -> ProgramResult:
     spec, p = ctx.spec, JointTrainParams.of(ctx.spec)
     clock = StageClock(ctx.emit)
     local = LocalData.load(ctx)
-    with clock.stage(D.STAGE_PSI, f"PSI (RR22) on {spec.key}"):
-        keys = psi.intersect(devices["spu"], ctx, local)
+    fed = Federation(spec.party_names, spec.label_party)
+    how = "RR22" if len(spec.parties) == 2 else "ECDH 3PC"
+    with clock.stage(D.STAGE_PSI, f"PSI ({how}) on {spec.key}"):
+        keys = psi.intersect(devices["spu"], fed.pyus, ctx, local)
     ctx.emit(D.STAGE_PSI, f"intersection: {len(keys)} firms")
     with clock.stage(D.STAGE_SPLIT, "aligning and splitting"):
         split = _split(local, keys, p)
-    fed = Federation(spec.party_names, spec.label_party)
     y_train = fed.label_frame(lambda: _label_rows(split, spec.label, ~split.test))
     scores: dict[str, Any] = {}
     parts: dict[str, str] = {}

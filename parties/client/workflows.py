@@ -45,33 +45,39 @@ def spec_for(
     return registry.parse_spec(document("joint_train", name, parties, label, params, key=key), f"{name} spec")
 
 
-def grant_both_ways(home: Home, datasets: Mapping[str, str], label: tuple[str, str]) -> None:
-    """Each party grants its partners joint jobs, for a year, over the columns of its dataset
-    that are features (and the label, at the label owner), naming each column."""
+def grant_partners(home: Home, datasets: Mapping[str, str]) -> None:
+    """Each party grants every other party joint jobs, for a year, over the columns of its
+    dataset that are features or the label, naming each column."""
     for party, dataset in datasets.items():
         partners = [p for p in datasets if p != party]
-        columns = sch.read_schema(home.party(party).dataset_dir(dataset)).features
-        if party == label[0]:
-            columns = [*columns, label[1]]
+        schema = sch.read_schema(home.party(party).dataset_dir(dataset))
+        columns = [c.name for c in schema.columns if c.role in ("feature", "label")]
         g = policy.grant(partners, registry.names(), {dataset: columns}, DEFAULT_OUTPUTS)
         policy.add_grant(home.party(party).root, party, g)
 
 
 def generate_city(
-    home: Home, rows: int, seed: int = 20241, authorised_share: float = 0.8
-) -> dict[str, dict[str, Fingerprint]]:
-    """Write the synthetic city into the parties' domains and set its default
-    controls: each party's policy, and signed authorisations for a share of firms."""
-    city = synth.generate(rows, seed)
+    home: Home, rows: int, seed: int = 20241, authorised_share: float = 0.8,
+    banks: tuple[str, ...] = (BANK,), guarantor: str | None = None,
+) -> dict[str, dict[str, Fingerprint]]:  # fmt: skip
+    """Write the synthetic city into the parties' domains and set its default controls:
+    the PKI, each party's policy, and signed authorisations for a share of the firms,
+    for every bank."""
+    city = synth.generate(rows, seed, banks, guarantor)
     fps = synth.write_city(home, city)
-    ensure_pki(home, [PLATFORM, BANK, pki.COORDINATOR])
-    for party in (PLATFORM, BANK):
+    ensure_pki(home, [*city.tables, pki.COORDINATOR])
+    for party in city.tables:
         (home.party(party).root / policy.POLICY_FILE).unlink(missing_ok=True)
-    grant_both_ways(home, {PLATFORM: cat.PROFILE, BANK: cat.LOANS}, (BANK, cat.LABEL))
+    datasets = {
+        party: next(iter(tables)) if party != PLATFORM else cat.PROFILE for party, tables in city.tables.items()
+    }
+    grant_partners(home, datasets)
     firms = city.platform_firms
-    chosen = firms[np.random.default_rng(seed + 7).random(len(firms)) < authorised_share]
+    chosen = list(firms[np.random.default_rng(seed + 7).random(len(firms)) < authorised_share])
     signer = consent.consent_signer(home.key_dir(consent.SIGNER), home.trust_dir)
-    consent.authorise_all(home.party(PLATFORM).root, signer, list(chosen), BANK, "credit_risk_model")
+    consent.authorise_all(home.party(PLATFORM).root, signer, chosen, banks[0], "credit_risk_model")
+    for bank in banks[1:]:
+        consent.grant(home.party(PLATFORM).root, signer, chosen, bank, "credit_risk_model", 365)
     return fps
 
 
@@ -110,7 +116,7 @@ def split_table(
             frame, str(file), home, party, dataset, sides.key, label if is_bank else None, None, on_duplicate, note,
             positive if is_bank else None,
         )  # fmt: skip
-    grant_both_ways(home, {PLATFORM: dataset, BANK: dataset}, (BANK, label))
+    grant_partners(home, {PLATFORM: dataset, BANK: dataset})
     ensure_pki(home, [PLATFORM, BANK, pki.COORDINATOR])
     spec = spec_for(home, dataset[:24].rstrip("_-") or "job", {PLATFORM: dataset, BANK: dataset}, (BANK, label),
                     trees=trees, depth=depth, seed=seed, pooled=True, key=sides.key)  # fmt: skip

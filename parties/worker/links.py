@@ -27,10 +27,13 @@ from parties.worker.sidecar import Egress, Ingress, SidecarConfig
 from protocols.messages import Endpoint
 
 SOCKET_DIR_FILE = "sockets.path"
+# The system's temporary directory, read once: a worker points TMPDIR into its job
+# directory later, whose paths are too long for Unix sockets.
+SOCKET_BASE = Path(tempfile.gettempdir())
 
 
 def make_socket_dir(job_dir: Path) -> Path:
-    d = Path(tempfile.mkdtemp(prefix="sh-"))
+    d = Path(tempfile.mkdtemp(prefix="sh-", dir=SOCKET_BASE))
     (job_dir / SOCKET_DIR_FILE).write_text(str(d))
     return d
 
@@ -39,7 +42,7 @@ def remove_socket_dir(job_dir: Path) -> None:
     record = job_dir / SOCKET_DIR_FILE
     if record.is_file():
         d = Path(record.read_text().strip())
-        if d.parent == Path(tempfile.gettempdir()) and d.name.startswith("sh-"):
+        if d.parent == SOCKET_BASE and d.name.startswith("sh-"):
             shutil.rmtree(d, ignore_errors=True)
         record.unlink(missing_ok=True)
 
@@ -87,6 +90,11 @@ def plan(
                 parties[e.party] = {"address": address, "listen_addr": listen}
             else:
                 nodes.append({"party": e.party, "address": address, "listen_address": listen})
+    if me not in spu:
+        # Every party builds the SPU device with the same nodes, or their call sequences
+        # drift apart; a party outside it never dials or listens on these addresses.
+        nodes = [{"party": e.party, "address": f"{e.host}:{e.spu_port}", "listen_address": ""}
+                 for e in cluster if e.party in spu]  # fmt: skip
     sidecar = SidecarConfig(me, tls, tuple(ingress), tuple(egress), d / "ready")
     return LinkPlan(parties, nodes, sidecar)
 

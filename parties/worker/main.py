@@ -11,6 +11,7 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -22,7 +23,7 @@ from enclave.controls.pki import TlsFiles
 from enclave.files import write_atomic, write_json
 from models import registry
 from models.jobtype import JobContext
-from models.local import discard_transient
+from models.local import TMP_DIR, discard_transient
 from parties.worker import devices, hardening, links
 from parties.worker.sidecar import SidecarConfig
 from protocols import constants as C
@@ -122,6 +123,15 @@ def _run(job_dir: Path, cfg: dict[str, Any], emit: Events) -> None:
     emit(C.STAGE_DONE, "finished")
 
 
+def _private_tmp(job_dir: Path) -> None:
+    """Every temporary file of this job goes to its own directory, which the node removes:
+    SPU's PSI writes sorted key lists to $TMPDIR and deletes them only on a clean exit."""
+    tmp = job_dir / TMP_DIR
+    tmp.mkdir(mode=0o700, exist_ok=True)
+    os.environ["TMPDIR"] = str(tmp)
+    tempfile.tempdir = str(tmp)
+
+
 def _await_job() -> Path:
     """A standby worker: import what every job needs now, then wait on the lifeline for a job."""
     import secretflow  # noqa: F401  # the slow imports, done before any job is waiting
@@ -150,6 +160,7 @@ def main(argv: list[str]) -> int:
         print("usage: python -m parties.worker JOB_DIR | --standby", file=sys.stderr)
         return 2
     job_dir = _await_job() if argv[0] == "--standby" else Path(argv[0])
+    _private_tmp(job_dir)
     cfg = json.loads((job_dir / C.WORKER_CONFIG).read_text())
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     emit = Events(job_dir / C.WORKER_EVENTS)
