@@ -665,24 +665,3 @@ class NetnsLab:
 def safehouse(lab: NetnsLab, *args: str) -> list[str]:
     """``safehouse ARGS`` from the lab's virtualenv (for :meth:`NetnsLab.run`/``exec``)."""
     return [str(lab.venv / "bin" / "safehouse"), *args]
-
-
-def federation_yaml(
-    name: str, coordinator: tuple[Host, int], nodes: Mapping[str, tuple[Host, int]],
-    worker_ports: str | None = None, by_ip: bool = False,
-) -> str:  # fmt: skip
-    """A federation file (enclave/federation.py's format) for hosts of a lab.
-
-    ``coordinator`` and each of ``nodes`` (party -> ...) is (host, port); hosts are
-    named as in the lab's /etc/hosts unless ``by_ip``. Certificates must carry
-    the same names (``safehouse pki issue PARTY --host NAME``)."""
-
-    def where(h: Host) -> str:
-        return h.ip if by_ip else h.name
-
-    c_host, c_port = coordinator
-    lines = [f"name: {name}", f'coordinator: {{address: "{where(c_host)}:{c_port}"}}', "parties:"]
-    for party, (host, port) in nodes.items():
-        ports = f", worker_ports: {worker_ports}" if worker_ports else ""
-        lines.append(f'  {party}: {{node: "{where(host)}:{port}", host: {where(host)}{ports}}}')
-    return "\n".join(lines) + "\n"

@@ -130,3 +130,22 @@ def test_kill_a_role_during_a_stage(lab: dict[str, Any], role: str, stage: str) 
     again = api.follow(client(cluster), client(cluster).submit(lab["spec"]).job_id)
     assert again.state is JobState.SUCCEEDED, again.detail
     wait_for(lambda: not job_processes(home, again.job_id), 15, "the successful job's processes ending")
+
+
+def test_a_coordinator_restarted_mid_job_leaves_no_node_running_it(lab: dict[str, Any]) -> None:
+    """Restarted at once (before any lease runs out), the coordinator itself concludes the job."""
+    home: Home = lab["home"]
+    cluster: LocalCluster = lab["cluster"]
+    job_id = client(cluster).submit(lab["spec"]).job_id
+    wait_for(lambda: stage_began(home, "bank", job_id, "sgb"), 120, "SecureBoost")
+    cluster.kill("coordinator")
+    cluster.restart("coordinator")
+    lease = 10.0
+    wait_for(lambda: all(record(home, p, job_id).get("state") == "failed" for p in PARTIES), lease + 5,
+             "every node ending the job")  # fmt: skip
+    details = {p: record(home, p, job_id)["detail"] for p in PARTIES}
+    assert all(d == "coordinator restarted while the job ran" or d.startswith("lease expired") for d in
+               details.values()), details  # fmt: skip
+    assert client(cluster).status(job_id).state is JobState.FAILED
+    wait_for(lambda: not job_processes(home, job_id), 15, "the job's processes ending")
+    assert_nothing_left(home, job_id)
