@@ -11,7 +11,9 @@ a job spec.
     coordinator: {address: "10.0.0.1:7100"}
     parties:
       platform: {node: "10.0.0.2:7101", host: 10.0.0.2, worker_ports: 7200-7299}
-      bank-a: {node: "10.0.0.3:7101", host: 10.0.0.3}
+      bank-a: {node: "10.0.0.3:7101", host: 10.0.0.3, scoring: "10.0.0.3:7102"}
+
+``scoring`` names a party's online scoring service (``safehouse serve``), when it runs one.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class Member:
     identity: str  # the SAN DNS name its certificate carries
     host: str = ""  # where its workers listen (parties only)
     worker_ports: tuple[int, int] | None = None  # inclusive range, when the party fixes one
+    scoring: str | None = None  # its online scoring service (safehouse serve), host:port
 
     def allows_port(self, port: int) -> bool:
         return self.worker_ports is None or self.worker_ports[0] <= port <= self.worker_ports[1]
@@ -63,6 +66,8 @@ class Federation:
                 d["host"] = m.host
             if m.worker_ports is not None:
                 d["worker_ports"] = f"{m.worker_ports[0]}-{m.worker_ports[1]}"
+            if m.scoring is not None:
+                d["scoring"] = m.scoring
             return d
 
         return {
@@ -104,8 +109,9 @@ def parse(raw: Any, source: str) -> Federation:
     for raw_name in pf.raw:
         pname = check_name("party", str(raw_name))
         one = pf.sub(pname)
+        scoring = _address(one, "scoring") if one.has("scoring") else None
         parties[pname] = Member(pname, _address(one, "node"), one.name("identity", pname), one.str_("host"),
-                                _ports(one))  # fmt: skip
+                                _ports(one), scoring)  # fmt: skip
         one.done()
     pf.done()
     top.done()

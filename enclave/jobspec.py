@@ -55,7 +55,7 @@ class JobSpec:
     key: str
     parties: tuple[PartySpec, ...]
     label_party: str
-    label: str
+    label: str | None  # a scoring job's table need not carry the outcome
     params: JobParams
     purpose: str = DEFAULT_PURPOSE
     local: bool = True
@@ -72,10 +72,17 @@ class JobSpec:
     def party_names(self) -> list[str]:
         return [p.name for p in self.parties]
 
+    @property
+    def label_column(self) -> str:
+        """The label column, for job types that need one (training)."""
+        if self.label is None:
+            raise SpecError("label.column: this job needs the label column")
+        return self.label
+
     def columns(self, party: str) -> list[str]:
         """Every column the job reads at ``party``: its features, and the label at the label owner."""
         me = self.party(party)
-        return list(me.features) + ([self.label] if party == self.label_party else [])
+        return list(me.features) + ([self.label] if party == self.label_party and self.label else [])
 
     def to_dict(self) -> dict[str, Any]:
         parties: dict[str, Any] = {}
@@ -87,7 +94,7 @@ class JobSpec:
             "purpose": self.purpose,
             "key": self.key,
             "parties": parties,
-            "label": {"party": self.label_party, "column": self.label},
+            "label": {"party": self.label_party, **({"column": self.label} if self.label else {})},
             **self.params.to_dict(),
             "deadline_minutes": self.deadline_minutes,
             "deployment": "local" if self.local else "remote",
@@ -143,12 +150,12 @@ def parse(raw: Any, source: str, job_types: Mapping[str, ParamsParser]) -> JobSp
     parties = _parties(top, key)
     lab = top.sub("label")
     label_party = lab.str_("party")
-    label = lab.str_("column")
+    label = lab.str_("column") if lab.has("column") else None
     lab.done()
     names = [p.name for p in parties]
     if label_party not in names:
         raise SpecError(f"{lab.where('party')}: {label_party!r} is not one of the parties {names}")
-    if any(label in p.features for p in parties):
+    if label is not None and any(label in p.features for p in parties):
         raise SpecError(f"{lab.where('column')}: the label {label!r} is also listed as a feature")
     params = job_types[job_type](top)
     deadline = top.int_("deadline_minutes", 120, 1, 7 * 24 * 60)
@@ -176,7 +183,7 @@ def document(
     job_type: str,
     name: str,
     parties: Mapping[str, tuple[str, Sequence[str]]],
-    label: tuple[str, str],
+    label: tuple[str, str | None],
     params: Mapping[str, Any],
     *,
     key: str = "uscc",
@@ -186,7 +193,7 @@ def document(
     """The one builder of spec documents: demo, ``data split`` and the API all use it.
 
     ``parties`` maps each party to (dataset, feature columns); ``label`` is
-    (label owner, label column); ``params`` holds the job type's own keys.
+    (label owner, label column or None); ``params`` holds the job type's own keys.
     """
     return {
         "name": name,
@@ -194,7 +201,7 @@ def document(
         "purpose": purpose,
         "key": key,
         "parties": {p: {"dataset": ds, "features": list(cols)} for p, (ds, cols) in parties.items()},
-        "label": {"party": label[0], "column": label[1]},
+        "label": {"party": label[0], **({"column": label[1]} if label[1] else {})},
         **params,
         "deployment": deployment,
     }

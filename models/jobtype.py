@@ -60,6 +60,11 @@ class JobContext:
     def outputs_dir(self) -> Path:
         return self.job_dir / "outputs"
 
+    @property
+    def models_root(self) -> Path:
+        """Where this party keeps the parts of every model it helped train."""
+        return self.model_dir.parent
+
 
 @dataclass(frozen=True)
 class ProgramResult:
@@ -111,6 +116,11 @@ class JobType(ABC):
         """Refuse a spec this job type cannot run (beyond its parameters' own checks)."""
         return None
 
+    def check_party(self, spec: JobSpec, party: str, party_root: Path) -> None:
+        """What one party's node checks in its own domain before it accepts the job
+        (a model part it must hold, say); refuses with ``RefusedError``."""
+        return None
+
     @abstractmethod
     def devices(self, spec: JobSpec) -> Devices:
         """The devices the workers of this job need."""
@@ -124,6 +134,10 @@ class JobType(ABC):
     ) -> dict[str, dict[str, Any]]:
         """Models to register, by model kind: a manifest naming every party's part by hash."""
         return {}
+
+    def model_versions(self, spec: JobSpec) -> list[tuple[str, str]]:
+        """Registered model versions a job of this type uses (its run and they name each other)."""
+        return []
 
     def tracking_params(self, spec: JobSpec) -> dict[str, Any]:
         """Parameters to record with the job's MLflow run, beyond the envelope's."""

@@ -8,10 +8,14 @@ scaling statistics come from the party's own training rows and stay with it.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from protocols.errors import SpecError
 
 
 def holdout_mask(keys: pd.Series | list[str], seed: int, test_fraction: float) -> np.ndarray:
@@ -43,6 +47,14 @@ class TreePrep:
 
     def apply(self, df: pd.DataFrame) -> pd.DataFrame:
         return df.fillna(self.fill).astype("float32")
+
+    @staticmethod
+    def load(directory: Path) -> TreePrep:
+        """The preparation a tree part was trained with (``prep.json`` beside the part)."""
+        path = directory / "prep.json"
+        if not path.is_file():
+            raise SpecError(f"{directory}: no tree preparation saved here; retrain the model")
+        return TreePrep({str(k): float(v) for k, v in json.loads(path.read_text())["fill"].items()})
 
 
 @dataclass(frozen=True)

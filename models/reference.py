@@ -44,7 +44,7 @@ def pooled(home: Home, spec: JobSpec) -> ReferenceResult:
         x = dataset.encode_features(schema, df, list(p.features))
         x[spec.key] = df[schema.key].to_numpy()
         if p.name == spec.label_party:
-            x[spec.label] = dataset.label_array(schema, df, spec.label)
+            x[spec.label_column] = dataset.label_array(schema, df, spec.label_column)
         frames.append(x)
     joined = frames[0]
     for f in frames[1:]:
@@ -53,7 +53,7 @@ def pooled(home: Home, spec: JobSpec) -> ReferenceResult:
     joined = joined.sort_values(spec.key).reset_index(drop=True)
     mask = holdout_mask(joined[spec.key], params.seed, params.test_fraction)
     feats = [c for p in spec.parties for c in p.features]
-    y = joined[spec.label].to_numpy()
+    y = joined[spec.label_column].to_numpy()
     _, score = trees.fit_predict(
         joined.loc[~mask, feats], y[~mask], joined.loc[mask, feats], params.tree_params, params.seed
     )

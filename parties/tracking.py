@@ -9,6 +9,7 @@ themselves never leave their parties.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,6 +19,7 @@ from enclave.files import sha256_json
 from enclave.home import Home
 from enclave.jobspec import JobSpec
 from models import registry
+from protocols.errors import NotFoundError
 from protocols.messages import Fingerprint, Outputs
 
 EXPERIMENT = "safehouse-joint-models"
@@ -126,6 +128,32 @@ class Tracker:
             tags={"safehouse.manifest_sha256": sha256_json(manifest), "safehouse.job_id": str(manifest["job_id"])},
         )
         return str(mv.version)
+
+    def manifest(self, name: str, version: str | None = None) -> tuple[str, dict[str, Any]]:
+        """A registered model's version (the latest when none is named) and its parts manifest."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            versions = self.client.search_model_versions(f"name = '{name}'")
+        except MlflowException as e:
+            raise NotFoundError(f"no registered model {name!r} ({e.error_code})") from None
+        if not versions:
+            raise NotFoundError(f"no registered model {name!r}")
+        chosen = max(versions, key=lambda v: int(v.version)) if version is None else next(
+            (v for v in versions if str(v.version) == str(version)), None
+        )  # fmt: skip
+        if chosen is None:
+            raise NotFoundError(
+                f"model {name!r} has no version {version} (versions: {sorted(v.version for v in versions)})"
+            )
+        kind = chosen.source.rstrip("/").rsplit("/", 1)[-1]
+        path = self.client.download_artifacts(chosen.run_id, f"models/{kind}/manifest.json")
+        return str(chosen.version), json.loads(Path(path).read_text())
+
+    def link(self, run_id: str, name: str, version: str) -> None:
+        """A run that used a model version, and the version, name each other."""
+        self.client.set_tag(run_id, "safehouse.model_version", f"{name}:{version}")
+        self.client.set_model_version_tag(name, version, f"safehouse.used_by.{run_id}", "scoring or monitoring run")
 
     def finish(self, run_id: str, state: str) -> None:
         """Close the run: succeeded -> FINISHED, cancelled -> KILLED, else FAILED."""

@@ -188,3 +188,38 @@ class JobStatus(_message.Message):
     parties: _containers.RepeatedCompositeFieldContainer[PartyStatus]
     result_json: str
     def __init__(self, job_id: _Optional[str] = ..., state: _Optional[_Union[JobState, str]] = ..., stage: _Optional[str] = ..., detail: _Optional[str] = ..., parties: _Optional[_Iterable[_Union[PartyStatus, _Mapping]]] = ..., result_json: _Optional[str] = ...) -> None: ...
+
+class ContributionRequest(_message.Message):
+    __slots__ = ["model", "version", "job_id", "kind", "part_sha256", "uscc"]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PART_SHA256_FIELD_NUMBER: _ClassVar[int]
+    USCC_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    version: str
+    job_id: str
+    kind: str
+    part_sha256: str
+    uscc: str
+    def __init__(self, model: _Optional[str] = ..., version: _Optional[str] = ..., job_id: _Optional[str] = ..., kind: _Optional[str] = ..., part_sha256: _Optional[str] = ..., uscc: _Optional[str] = ...) -> None: ...
+
+class Contribution(_message.Message):
+    __slots__ = ["held", "decisions", "partial", "categories"]
+    class CategoriesEntry(_message.Message):
+        __slots__ = ["key", "value"]
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+    HELD_FIELD_NUMBER: _ClassVar[int]
+    DECISIONS_FIELD_NUMBER: _ClassVar[int]
+    PARTIAL_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    held: bool
+    decisions: bytes
+    partial: float
+    categories: _containers.ScalarMap[str, float]
+    def __init__(self, held: bool = ..., decisions: _Optional[bytes] = ..., partial: _Optional[float] = ..., categories: _Optional[_Mapping[str, float]] = ...) -> None: ...

@@ -70,3 +70,21 @@ class JobStatus:
     detail: str = ""
     parties: tuple[PartyStatus, ...] = ()
     result_json: str = ""
+
+
+@dataclass(frozen=True)
+class ContributionRequest:
+    model: str
+    version: str
+    job_id: str
+    kind: str
+    part_sha256: str
+    uscc: str
+
+
+@dataclass(frozen=True)
+class Contribution:
+    held: bool
+    decisions: bytes = b""
+    partial: float = 0.0
+    categories: dict[str, float] = field(default_factory=dict)

@@ -126,3 +126,20 @@ def job_status_from_pb(s: pb.JobStatus) -> m.JobStatus:
         tuple(party_status_from_pb(p) for p in s.parties),
         s.result_json,
     )
+
+
+def contribution_request_to_pb(r: m.ContributionRequest) -> pb.ContributionRequest:
+    return pb.ContributionRequest(model=r.model, version=r.version, job_id=r.job_id, kind=r.kind,
+                                  part_sha256=r.part_sha256, uscc=r.uscc)  # fmt: skip
+
+
+def contribution_request_from_pb(r: pb.ContributionRequest) -> m.ContributionRequest:
+    return m.ContributionRequest(r.model, r.version, r.job_id, r.kind, r.part_sha256, r.uscc)
+
+
+def contribution_to_pb(c: m.Contribution) -> pb.Contribution:
+    return pb.Contribution(held=c.held, decisions=c.decisions, partial=c.partial, categories=c.categories)
+
+
+def contribution_from_pb(c: pb.Contribution) -> m.Contribution:
+    return m.Contribution(bool(c.held), bytes(c.decisions), float(c.partial), dict(c.categories))

@@ -23,7 +23,7 @@ from enclave.jobspec import JobSpec
 from protocols.errors import SpecError
 
 POLICY_FILE = "policy.yaml"
-OUTPUT_KINDS = ("metrics", "plots", "model_manifest", "score_bands", "scored_list")
+OUTPUT_KINDS = ("metrics", "plots", "model_manifest", "score_bands", "scored_list", "scores", "alerts")
 ALL = "*"
 
 
@@ -170,7 +170,7 @@ def grant(
     datasets: Mapping[str, Sequence[str] | str],
     outputs: Sequence[str] | str,
     *,
-    purposes: Sequence[str] = ("credit_risk_model",),
+    purposes: Sequence[str] = ("credit_risk_model", "scoring", "monitoring"),
     days: int = 365,
     today: dt.date | None = None,
 ) -> dict[str, Any]:

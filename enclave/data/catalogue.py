@@ -46,7 +46,7 @@ KEY_COL = Column(name=KEY, type="uscc", role="key", nullable=False, description=
 
 # Platform tables: (dataset, catalogue item, columns). access="interface" marks
 # columns the catalogue says are pulled by interface call (接口调用) under the
-# firm's authorisation.
+# firm's authorisation; adverse=True marks adverse records monitoring watches.
 PLATFORM_TABLES: tuple[tuple[str, str, tuple[Column, ...]], ...] = (
     _table(
         "registration",
@@ -61,16 +61,16 @@ PLATFORM_TABLES: tuple[tuple[str, str, tuple[Column, ...]], ...] = (
     _table(
         "judicial",
         "司法信息",
-        _c("dishonest_debtor", "bool", "失信被执行人"),
-        _c("enforcement_cases_3y", "int", "近三年强制执行案件数"),
-        _c("defendant_judgments_3y", "int", "近三年作为被告的判决数"),
+        _c("dishonest_debtor", "bool", "失信被执行人", adverse=True),
+        _c("enforcement_cases_3y", "int", "近三年强制执行案件数", adverse=True),
+        _c("defendant_judgments_3y", "int", "近三年作为被告的判决数", adverse=True),
     ),
     _table(
         "tax",
         "纳税信息",
         _c("tax_credit_grade", "category", "纳税信用等级", values=TAX_GRADES),
-        _c("tax_arrears", "bool", "当前是否欠税", access="interface"),
-        _c("tax_arrears_10k", "float", "欠税金额(万元)", access="interface"),
+        _c("tax_arrears", "bool", "当前是否欠税", adverse=True, access="interface"),
+        _c("tax_arrears_10k", "float", "欠税金额(万元)", adverse=True, access="interface"),
         _c("vat_paid_12m_10k", "float", "近一年增值税实际缴税金额(万元)", access="interface"),
         _c("tax_regular_months", "int", "连续正常缴税周期(月)", access="interface"),
     ),
@@ -78,8 +78,8 @@ PLATFORM_TABLES: tuple[tuple[str, str, tuple[Column, ...]], ...] = (
         "social_insurance",
         "社会保险信息",
         _c("si_insured", "int", "参保人数", access="interface"),
-        _c("si_arrears", "bool", "当前是否欠缴", access="interface"),
-        _c("si_arrears_10k", "float", "欠缴金额合计(万元)", access="interface"),
+        _c("si_arrears", "bool", "当前是否欠缴", adverse=True, access="interface"),
+        _c("si_arrears_10k", "float", "欠缴金额合计(万元)", adverse=True, access="interface"),
     ),
     _table(
         "housing_fund",
@@ -90,16 +90,16 @@ PLATFORM_TABLES: tuple[tuple[str, str, tuple[Column, ...]], ...] = (
     _table(
         "utilities",
         "水电气缴费信息",
-        _c("water_arrears", "bool", "水费欠费"),
+        _c("water_arrears", "bool", "水费欠费", adverse=True),
         _c("water_monthly_t", "float", "月均用水量(吨)"),
-        _c("gas_arrears", "bool", "燃气费欠费"),
+        _c("gas_arrears", "bool", "燃气费欠费", adverse=True),
         _c("electricity_monthly_kwh", "float", "月均用电量(千瓦时)", access="interface"),
     ),
     _table(
         "administrative",
         "行政管理信息",
-        _c("admin_penalties_3y", "int", "近三年行政处罚次数"),
-        _c("admin_penalty_10k", "float", "近三年罚款金额(万元)"),
+        _c("admin_penalties_3y", "int", "近三年行政处罚次数", adverse=True),
+        _c("admin_penalty_10k", "float", "近三年罚款金额(万元)", adverse=True),
         _c("admin_licences", "int", "有效行政许可数"),
     ),
     _table(
@@ -125,7 +125,7 @@ PLATFORM_TABLES: tuple[tuple[str, str, tuple[Column, ...]], ...] = (
         "real_estate",
         "不动产信息",
         _c("property_mortgages", "int", "不动产抵押登记数", access="interface"),
-        _c("property_seized", "bool", "不动产被查封", access="interface"),
+        _c("property_seized", "bool", "不动产被查封", adverse=True, access="interface"),
     ),
 )
 

@@ -25,6 +25,9 @@ ROLES = ("key", "label", "feature", "meta")
 # interface call under the firm's authorisation.
 ACCESS = ("collected", "interface")
 LABEL_TYPES = ("int", "bool", "category")
+COLUMN_FIELDS = frozenset(
+    {"name", "type", "role", "nullable", "values", "description", "access", "category", "positive", "adverse"}
+)
 
 
 def canonical(value: object) -> str:
@@ -61,6 +64,8 @@ class Column:
     category: str = ""
     # For the label: the value that marks the positive class (a default, say).
     positive: str | None = None
+    # An adverse public record (enforcement cases, arrears, penalties): monitoring flags a firm when it rises.
+    adverse: bool = False
 
     def __post_init__(self) -> None:
         if self.type not in TYPES:
@@ -134,6 +139,8 @@ class Schema:
                 d["category"] = c.category
             if c.positive is not None:
                 d["positive"] = c.positive
+            if c.adverse:
+                d["adverse"] = True
             if c.description:
                 d["description"] = c.description
             cols.append(d)
@@ -158,17 +165,7 @@ class Schema:
         for i, c in enumerate(raw["columns"]):
             if not isinstance(c, dict) or "name" not in c or "type" not in c:
                 raise SpecError(f"{source}: columns[{i}] needs 'name' and 'type'")
-            unknown = set(c) - {
-                "name",
-                "type",
-                "role",
-                "nullable",
-                "values",
-                "description",
-                "access",
-                "category",
-                "positive",
-            }
+            unknown = set(c) - COLUMN_FIELDS
             if unknown:
                 raise SpecError(f"{source}: columns[{i}] ({c['name']}) has unknown fields {sorted(unknown)}")
             try:
@@ -183,6 +180,7 @@ class Schema:
                         access=str(c.get("access", "collected")),
                         category=str(c.get("category", "")),
                         positive=None if c.get("positive") is None else canonical(c["positive"]),
+                        adverse=bool(c.get("adverse", False)),
                     )
                 )
             except SpecError as e:

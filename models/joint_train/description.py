@@ -40,6 +40,7 @@ class JointTrain(JobType):
         *(_plot(f"ks_{k}.png") for k in P.MODEL_KINDS),
         Declared("score_bands.json", "score_bands", "application/json"),
         Declared("scored_list.csv", "scored_list", "text/csv", per_firm=True),
+        Declared("holdout_scores.parquet", "scores", "application/vnd.apache.parquet", per_firm=True),
     )
     program = "models.joint_train.program:run"
     model_kinds = P.MODEL_KINDS
@@ -48,6 +49,8 @@ class JointTrain(JobType):
         return P.parse(top)
 
     def validate(self, spec: JobSpec) -> None:
+        if spec.label is None:
+            raise SpecError("label.column: training needs the label column")
         # PSI and the two-node SPU (CHEETAH) carry two or three parties.
         if len(spec.parties) > 3:
             raise SpecError(f"parties: joint_train runs with two or three parties, not {len(spec.parties)}")
@@ -80,12 +83,14 @@ class JointTrain(JobType):
                 "job_id": job_id,
                 "spec_sha256": spec.sha256,
                 "label_party": spec.label_party,
+                "label": spec.label,
                 "key": spec.key,
                 "parties": {
                     party.name: {
                         "part_sha256": outputs[party.name].model_parts.get(kind, ""),
                         "location": f"party-local: models/{job_id}/{kind}",
                         "features": list(party.features),
+                        "dataset": party.dataset,
                         "dataset_sha256": fingerprints[party.name].sha256,
                     }
                     for party in spec.parties

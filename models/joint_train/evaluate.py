@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from enclave.controls import desens
 from enclave.files import write_atomic, write_json
@@ -80,3 +81,17 @@ def write(evaluation: Evaluation, outputs_dir: Path, job_dir: Path, hmac_key: by
     key_file = job_dir / DESENS_KEY
     write_atomic(key_file, hmac_key)
     key_file.chmod(0o600)
+
+
+HOLDOUT = "holdout_scores.parquet"
+
+
+def write_holdout(scores: Mapping[str, np.ndarray], keys: np.ndarray, outputs_dir: Path, model_dir: Path) -> None:
+    """Per-firm held-out scores (they stay with the label owner), and each joint model's
+    score distribution in its part: the population later scorings are compared with."""
+    table = pd.DataFrame({"uscc": keys})
+    for kind, s in scores.items():
+        table[f"score_{kind}"] = np.asarray(s, dtype="float64").ravel()
+        if (model_dir / kind).is_dir():
+            np.save(model_dir / kind / "population.npy", table[f"score_{kind}"].to_numpy())
+    table.to_parquet(outputs_dir / HOLDOUT, index=False)

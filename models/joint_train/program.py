@@ -18,7 +18,7 @@ files happens at the edges (``LocalData.load``, the ``_save_*`` functions and
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ import pandas as pd
 from enclave.controls import desens
 from enclave.files import sha256_dir, write_json
 from models import psi, trees
+from models.federation import Federation
 from models.jobtype import JobContext, ProgramResult, StageClock
 from models.joint_train import description as D
 from models.joint_train import evaluate
@@ -51,29 +52,6 @@ class Split:
     y: np.ndarray | None  # the label, at the label owner only
 
 
-class Federation:
-    """The parties' PYU devices and the vertical frames built from per-party callables."""
-
-    def __init__(self, party_names: list[str], label_party: str) -> None:
-        import secretflow as sf
-
-        self.pyus = {p: sf.PYU(p) for p in party_names}
-        self.label = self.pyus[label_party]
-
-    def frame(self, build: Callable[[], pd.DataFrame]) -> Any:
-        """A VDataFrame over every party; ``build`` runs only where it is local."""
-        from secretflow.data import partition
-        from secretflow.data.vertical import VDataFrame
-
-        return VDataFrame({pyu: partition(data=build, device=pyu, backend="pandas") for pyu in self.pyus.values()})
-
-    def label_frame(self, build: Callable[[], pd.DataFrame]) -> Any:
-        from secretflow.data import partition
-        from secretflow.data.vertical import VDataFrame
-
-        return VDataFrame({self.label: partition(data=build, device=self.label, backend="pandas")})
-
-
 def run(ctx: JobContext, devices: Mapping[str, Any]) -> ProgramResult:
     """Run the job; return this party's releasable result (the worker writes it)."""
     import secretflow as sf
@@ -88,18 +66,17 @@ def run(ctx: JobContext, devices: Mapping[str, Any]) -> ProgramResult:
     ctx.emit(D.STAGE_PSI, f"intersection: {len(keys)} firms")
     with clock.stage(D.STAGE_SPLIT, "aligning and splitting"):
         split = _split(local, keys, p)
-    y_train = fed.label_frame(lambda: _label_rows(split, spec.label, ~split.test))
+    y_train = fed.label_frame(lambda: _label_rows(split, spec.label_column, ~split.test))
     scores: dict[str, Any] = {}
     parts: dict[str, str] = {}
     if p.sgb is not None:
         with clock.stage(D.STAGE_SGB, f"SecureBoost: {p.sgb.num_boost_round} trees, depth {p.sgb.max_depth}"):
             scores["sgb"], model = _sgb(ctx, p.sgb, p.seed, devices["heu"], fed, split, y_train)
-            parts["sgb"] = _save_sgb(ctx, model, fed, split.tree_prep, list(local.features))
+            _save_sgb(ctx, model, fed, split.tree_prep, list(local.features))
     if p.sslr is not None:
         with clock.stage(D.STAGE_SSLR, f"SS-LR (SPU): {p.sslr.epochs} epochs"):
             scores["sslr"], saved = _sslr(ctx, p.sslr, devices["spu"], fed, split, y_train)
             sf.wait(saved)
-            parts["sslr"] = sha256_dir(ctx.model_dir / "sslr")
     if p.bank_only is not None:
         with clock.stage(D.STAGE_BANK_ONLY, "bank-only LightGBM on the label owner's own columns"):
             scores["bank_only"] = fed.label(_bank_only)(split, p.tree_params, p.seed)
@@ -108,6 +85,8 @@ def run(ctx: JobContext, devices: Mapping[str, Any]) -> ProgramResult:
         # same everywhere; ``sf.wait`` reveals nothing but None.
         sf.wait([fed.label(_evaluate_here)(ctx, split, list(scores), *scores.values())])
         found, artifacts = _read_evaluation(ctx)
+        # Hashed last: the label owner's parts also keep their training population's scores.
+        parts = {k: sha256_dir(ctx.model_dir / k) for k in ("sgb", "sslr") if (ctx.model_dir / k).is_dir()}
     found["psi_intersection"] = float(len(keys))
     return ProgramResult(ctx.party, found, artifacts, parts, clock.seconds, local.withheld_firms)
 
@@ -154,11 +133,10 @@ def _sgb(
     return scores, model
 
 
-def _save_sgb(ctx: JobContext, model: Any, fed: Federation, prep: TreePrep, features: list[str]) -> str:
+def _save_sgb(ctx: JobContext, model: Any, fed: Federation, prep: TreePrep, features: list[str]) -> None:
     part = ctx.model_dir / "sgb"
     model.save_model({pyu: str(part) for pyu in fed.pyus.values()})
     write_json(part / "prep.json", {"features": features, "fill": prep.fill})
-    return sha256_dir(part)
 
 
 def _sslr(
@@ -216,8 +194,10 @@ def _evaluate_here(ctx: JobContext, split: Split, kinds: list[str], *values: np.
     titles = {k: D.TITLES[k] for k in kinds}
     hmac_key = desens.new_job_key()
     keys = split.aligned.keys[split.test]
-    found = evaluate.evaluate(split.y[split.test], dict(zip(kinds, values, strict=True)), keys, titles, hmac_key)
+    scores = dict(zip(kinds, values, strict=True))
+    found = evaluate.evaluate(split.y[split.test], scores, keys, titles, hmac_key)
     evaluate.write(found, ctx.outputs_dir, ctx.job_dir, hmac_key)
+    evaluate.write_holdout(scores, keys, ctx.outputs_dir, ctx.model_dir)
 
 
 def _read_evaluation(ctx: JobContext) -> tuple[dict[str, float], tuple[str, ...]]:

@@ -1,6 +1,6 @@
 """The ``safehouse`` command line: one entry point for every role and command.
 
-Each command group lives in its own module (``jobs``, ``data``, ``controls``)
+Each command group lives in its own module (``jobs``, ``data``, ``scoring``, ``controls``)
 and registers its subcommands here; an error a user can cause ends in one line
 naming what is wrong, and exit status 2.
 """
@@ -11,10 +11,10 @@ import argparse
 import signal
 import sys
 
-from parties.cli import controls, data, jobs
+from parties.cli import controls, data, jobs, scoring
 from protocols.errors import SafehouseError
 
-GROUPS = (jobs, data, controls)
+GROUPS = (jobs, data, scoring, controls)
 
 
 def parser() -> argparse.ArgumentParser:

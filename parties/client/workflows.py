@@ -33,6 +33,8 @@ PLATFORM = cat.PLATFORM
 # What a node lets leave by default: aggregates and manifests, never rows. Per-firm
 # outputs (a scored list) stay with the label owner whatever a policy says.
 DEFAULT_OUTPUTS = ("metrics", "plots", "model_manifest", "score_bands")
+# A firm of the demo city authorises its bank for training, scoring and monitoring alike.
+PURPOSES = ("credit_risk_model", "scoring", "monitoring")
 
 
 def spec_for(
@@ -75,9 +77,10 @@ def generate_city(
     firms = city.platform_firms
     chosen = list(firms[np.random.default_rng(seed + 7).random(len(firms)) < authorised_share])
     signer = consent.consent_signer(home.key_dir(consent.SIGNER), home.trust_dir)
-    consent.authorise_all(home.party(PLATFORM).root, signer, chosen, banks[0], "credit_risk_model")
-    for bank in banks[1:]:
-        consent.grant(home.party(PLATFORM).root, signer, chosen, bank, "credit_risk_model", 365)
+    consent.authorise_all(home.party(PLATFORM).root, signer, chosen, banks[0], PURPOSES[0])
+    for bank in banks:
+        for purpose in PURPOSES[1 if bank == banks[0] else 0 :]:
+            consent.grant(home.party(PLATFORM).root, signer, chosen, bank, purpose, 365)
     return fps
 
 

@@ -304,7 +304,10 @@ class Coordinator:
             for kind, m in manifests.items()
         }
         job.result["mlflow"]["models"] = registered
-        self._audit(job, "model_registered", {"mlflow_run_id": run_id, "models": registered})
+        if registered:
+            self._audit(job, "model_registered", {"mlflow_run_id": run_id, "models": registered})
+        for name, version in registry.get(job.spec.job_type).model_versions(job.spec):
+            tracker.link(run_id, name, version)
 
     def _abort(self, job: CoordJob, state: JobState, reason: str) -> None:
         log.warning("job %s ending %s: %s", job.job_id, state.value, reason)

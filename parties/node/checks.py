@@ -52,6 +52,11 @@ def check_job(config: NodeConfig, spec: JobSpec) -> Checked:
     not_features = [c for c in me.features if schema.by_name[c].role != "feature"]
     if not_features:
         raise RefusedError(f"column(s) {not_features} of {me.dataset!r} are not declared as features")
-    if spec.label_party == party and (spec.label not in schema.by_name or schema.by_name[spec.label].role != "label"):
+    if (
+        spec.label_party == party
+        and spec.label is not None
+        and (spec.label not in schema.by_name or schema.by_name[spec.label].role != "label")
+    ):
         raise RefusedError(f"dataset {me.dataset!r} of {party!r} has no label column {spec.label!r}")
+    registry.get(spec.job_type).check_party(spec, party, config.party_home.root)
     return Checked(ds_dir, schema)

@@ -13,7 +13,15 @@ from __future__ import annotations
 from typing import Protocol
 
 from protocols.constants import JobState
-from protocols.messages import Endpoint, JobStatus, Outputs, PartyStatus, Prepared
+from protocols.messages import (
+    Contribution,
+    ContributionRequest,
+    Endpoint,
+    JobStatus,
+    Outputs,
+    PartyStatus,
+    Prepared,
+)
 
 
 class NodeService(Protocol):
@@ -36,3 +44,9 @@ class CoordinatorService(Protocol):
     def submit(self, spec_yaml: str, caller: str = "") -> JobStatus: ...
     def status(self, job_id: str, caller: str = "") -> JobStatus: ...
     def cancel(self, job_id: str, caller: str = "") -> JobStatus: ...
+
+
+class ScoringService(Protocol):
+    """What a label owner's scoring service needs of another party's, for one firm."""
+
+    def contribute(self, request: ContributionRequest, caller: str = "") -> Contribution: ...

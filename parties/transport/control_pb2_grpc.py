@@ -5,6 +5,70 @@ import grpc
 from protocols import control_pb2 as protocols_dot_control__pb2
 
 
+class ScoringStub(object):
+    """Served by a party's scoring service (safehouse serve), to label owners only.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.Contribute = channel.unary_unary(
+                '/safehouse.control.v1.Scoring/Contribute',
+                request_serializer=protocols_dot_control__pb2.ContributionRequest.SerializeToString,
+                response_deserializer=protocols_dot_control__pb2.Contribution.FromString,
+                )
+
+
+class ScoringServicer(object):
+    """Served by a party's scoring service (safehouse serve), to label owners only.
+    """
+
+    def Contribute(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_ScoringServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'Contribute': grpc.unary_unary_rpc_method_handler(
+                    servicer.Contribute,
+                    request_deserializer=protocols_dot_control__pb2.ContributionRequest.FromString,
+                    response_serializer=protocols_dot_control__pb2.Contribution.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'safehouse.control.v1.Scoring', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Scoring(object):
+    """Served by a party's scoring service (safehouse serve), to label owners only.
+    """
+
+    @staticmethod
+    def Contribute(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(request, target, '/safehouse.control.v1.Scoring/Contribute',
+            protocols_dot_control__pb2.ContributionRequest.SerializeToString,
+            protocols_dot_control__pb2.Contribution.FromString,
+            options, channel_credentials,
+            insecure, call_credentials, compression, wait_for_ready, timeout, metadata)
+
+
 class NodeStub(object):
     """Served by every party node.
     """

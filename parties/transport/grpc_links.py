@@ -8,7 +8,15 @@ from parties.transport.rpc import call, channel
 from protocols import control_pb2 as pb
 from protocols import serde
 from protocols.constants import JobState
-from protocols.messages import Endpoint, JobStatus, Outputs, PartyStatus, Prepared
+from protocols.messages import (
+    Contribution,
+    ContributionRequest,
+    Endpoint,
+    JobStatus,
+    Outputs,
+    PartyStatus,
+    Prepared,
+)
 
 
 class GrpcNodeLink:
@@ -62,3 +70,16 @@ class GrpcCoordinatorLink:
 
     def cancel(self, job_id: str, caller: str = "") -> JobStatus:
         return serde.job_status_from_pb(call(self._what(), self.stub.Cancel, pb.JobRef(job_id=job_id), 60))
+
+
+class GrpcScoringLink:
+    """Another party's ``ScoringService`` over gRPC, one persistent channel (online latency)."""
+
+    def __init__(self, party: str, address: str, tls: TlsFiles | None, identity: str | None = None) -> None:
+        self.party, self.address = party, address
+        self.stub = pb_grpc.ScoringStub(channel(address, tls, identity or party))
+
+    def contribute(self, request: ContributionRequest, caller: str = "") -> Contribution:
+        what = f"scoring service of {self.party!r} at {self.address}"
+        reply = call(what, self.stub.Contribute, serde.contribution_request_to_pb(request), 5)
+        return serde.contribution_from_pb(reply)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import grpc
 
-from parties.transport import CoordinatorService, NodeService
+from parties.transport import CoordinatorService, NodeService, ScoringService
 from parties.transport import control_pb2_grpc as pb_grpc
 from parties.transport.rpc import handler, peer_identity, require
 from protocols import control_pb2 as pb
@@ -71,3 +71,15 @@ class CoordinatorServicer(pb_grpc.CoordinatorServicer):
     @handler
     def Cancel(self, request: pb.JobRef, context: grpc.ServicerContext) -> pb.JobStatus:
         return serde.job_status_to_pb(self.service.cancel(request.job_id, peer_identity(context)))
+
+
+class ScoringServicer(pb_grpc.ScoringServicer):
+    """The caller's certificate identity goes to the service, which answers label owners only."""
+
+    def __init__(self, service: ScoringService) -> None:
+        self.service = service
+
+    @handler
+    def Contribute(self, request: pb.ContributionRequest, context: grpc.ServicerContext) -> pb.Contribution:
+        req = serde.contribution_request_from_pb(request)
+        return serde.contribution_to_pb(self.service.contribute(req, peer_identity(context)))

@@ -1,0 +1,131 @@
+"""What the label owner computes from its own part and what the other parties sent.
+
+Every firm of the label owner's table gets a probability of default, a band
+and its reasons. A firm the other parties hold is scored with their parts; one
+they do not hold is scored with their features treated as missing, and the
+``held_by_all`` column says which is which. The table is written to the label
+owner's own ``scores/`` directory; only counts, bands and metrics go to the
+job's outputs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from enclave.data import dataset
+from enclave.files import write_atomic, write_json
+from models import metrics, scoring
+from models.jobtype import JobContext
+from models.joint_score import description as D
+from models.joint_score import monitoring
+from models.joint_score.params import JointScoreParams
+from models.linear import LinearPart, by_feature
+from models.local import LocalData
+
+POPULATION = "population.npy"  # the training population's scores, kept in the label owner's part
+
+
+def scores_dir(ctx: JobContext) -> Path:
+    """The label owner's scores of one model over one of its tables, one file per job."""
+    p = JointScoreParams.of(ctx.spec)
+    return ctx.job_dir.parent.parent / "scores" / p.model.name / ctx.spec.party(ctx.party).dataset
+
+
+def at_label_owner(
+    ctx: JobContext, local: LocalData, keys: np.ndarray, part: Path, received: Any, flags: list[Any] | None
+) -> None:
+    p = JointScoreParams.of(ctx.spec)
+    frame = local.frame.reset_index(drop=True)
+    firms = frame[local.schema.key].to_numpy()
+    pos = pd.Index(keys).get_indexer(firms)  # -1: a firm some party does not hold
+    x = dataset.encode_features(local.schema, frame, list(local.features))
+    if p.model.kind == "sslr":
+        raw, contributions = _linear(part, ctx.party, x, pos, received)
+    else:
+        raw, contributions = _trees(part, x, pos, received)
+    pd_ = scoring.probability(raw)
+    population = np.load(part / POPULATION) if (part / POPULATION).is_file() else None
+    table = pd.DataFrame({"uscc": firms, "score": pd_, "band": scoring.bands(pd_, scoring.band_edges(population))})
+    table = pd.concat([table, scoring.reasons(contributions, p.reasons)], axis=1)
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    table = table.assign(model=p.model.name, version=p.model.version, scored_at=now, held_by_all=pos >= 0)
+    found = _metrics(local, frame, table, part)
+    files = {"score_bands.json": json.dumps(scoring.band_counts(table["band"].to_numpy()), indent=1).encode()}
+    out_dir = scores_dir(ctx)
+    previous = monitoring.latest(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    table.to_parquet(out_dir / f"{now.replace(':', '')}-{ctx.job_id}.parquet", index=False)
+    if p.monitor is not None and flags is not None:
+        alerts, counts = monitoring.compare(previous, table, monitoring.merge_flags(flags, keys, pos), p.monitor)
+        alerts_dir = ctx.job_dir.parent.parent / "alerts" / p.model.name
+        alerts_dir.mkdir(parents=True, exist_ok=True)
+        alerts.to_parquet(alerts_dir / f"{now.replace(':', '')}-{ctx.job_id}.parquet", index=False)
+        found.update(counts)
+    for name, data in files.items():
+        write_atomic(ctx.outputs_dir / name, data)
+    artifacts = [*files, D.SCORES, *([D.ALERTS] if p.monitor is not None else [])]
+    write_json(ctx.outputs_dir / "metrics.json", {"metrics": found, "artifacts": artifacts})
+
+
+def _metrics(local: LocalData, frame: pd.DataFrame, table: pd.DataFrame, part: Path) -> dict[str, float]:
+    found = {"rows_scored": float(len(table)), "rows_held_by_all": float(table["held_by_all"].sum())}
+    label = local.label
+    if label is not None and label in frame:
+        y = dataset.label_array(local.schema, frame, label)
+        if len(np.unique(y)) == 2:
+            found |= {"auc": metrics.auc(y, table["score"]), "ks": metrics.ks(y, table["score"]),
+                      "default_rate": float(np.mean(y))}  # fmt: skip
+    if (part / POPULATION).is_file():
+        found["stability_psi"] = scoring.stability(np.load(part / POPULATION), table["score"].to_numpy())
+    return found
+
+
+def _linear(part: Path, party: str, x: pd.DataFrame, pos: np.ndarray, received: list[dict[str, Any]]) -> Any:
+    """Own terms by feature, each other party's by category (their absent row where they hold no firm)."""
+    own = LinearPart.load(part, party)
+    terms = by_feature(own.terms(x))
+    raw = terms.sum(axis=1).to_numpy() + (own.bias or 0.0)
+    blocks = [terms]
+    for c in received:
+        held = pos >= 0
+        cats: pd.DataFrame = c["categories"]
+        block = pd.DataFrame(np.repeat(c["absent"].to_numpy(), len(pos), axis=0), columns=cats.columns)
+        block.loc[held] = cats.iloc[pos[held]].to_numpy()
+        raw = raw + np.where(held, np.asarray(c["partial"])[np.maximum(pos, 0)], c["absent"].to_numpy().sum())
+        blocks.append(block)
+    contributions = pd.concat(blocks, axis=1)
+    contributions["bias"] = own.bias or 0.0
+    return raw, contributions
+
+
+def _trees(part: Path, x: pd.DataFrame, pos: np.ndarray, prediction: Any) -> Any:
+    """Rows every party holds come from the joint prediction; the rest route the other
+    parties' splits as for missing values (the sentinel below every threshold: left)."""
+    from models import secureboost
+    from models.prep import TreePrep
+
+    model = secureboost.load_part(part)
+    own = TreePrep.load(part).apply(x).to_numpy(dtype="float64")
+    absent = secureboost.absent_prediction(model, own)
+    raw = np.asarray(absent.raw, dtype="float64").copy()
+    contributions = absent.contributions.copy()
+    held = pos >= 0
+    raw[held] = np.asarray(prediction.raw)[pos[held]]
+    joint = prediction.contributions.reindex(columns=contributions.columns.union(prediction.contributions.columns))
+    contributions = contributions.reindex(columns=joint.columns, fill_value=0.0)
+    contributions.loc[held] = joint.fillna(0.0).iloc[pos[held]].to_numpy()
+    return raw, contributions
+
+
+def read_outputs(ctx: JobContext) -> tuple[dict[str, float], tuple[str, ...]]:
+    metrics_file = ctx.outputs_dir / "metrics.json"
+    if not metrics_file.is_file():
+        return {}, ()  # not the label owner
+    doc = json.loads(metrics_file.read_text())
+    return {k: float(v) for k, v in doc["metrics"].items()}, tuple(doc["artifacts"])

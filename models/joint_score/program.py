@@ -1,0 +1,96 @@
+"""The ``joint_score`` program: what every party's worker runs to score a table of firms.
+
+PSI aligns the label owner's table with every other party's rows (the
+platform reads the dataset the model was trained on afresh: public records
+change). Each party applies its own saved preparation and model part to its
+own aligned rows: a tree part sends the label owner one decision bit per row
+and own split node; a linear part sends its partial log-odds and their sums
+per reporting category (its own feature names never leave it). The label owner
+scores every firm of its table: a firm another party does not hold is scored
+with that party's features treated as missing, and flagged. Scores, bands and
+reasons stay with the label owner; a monitoring job also compares them with
+the previous scoring and with the platform's adverse-record flags.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from models import psi
+from models.federation import Federation
+from models.jobtype import JobContext, ProgramResult, StageClock
+from models.joint_score import assemble, monitoring
+from models.joint_score import description as D
+from models.joint_score.params import JointScoreParams
+from models.linear import LinearPart, by_category
+from models.local import LocalData
+
+
+def run(ctx: JobContext, devices: dict[str, Any]) -> ProgramResult:
+    spec, p = ctx.spec, JointScoreParams.of(ctx.spec)
+    clock = StageClock(ctx.emit)
+    local = LocalData.load(ctx)
+    fed = Federation(spec.party_names, spec.label_party)
+    with clock.stage(D.STAGE_PSI, f"PSI on {spec.key}"):
+        keys = psi.intersect(devices["spu"], fed.pyus, ctx, local, minimum=1)
+    ctx.emit(D.STAGE_PSI, f"held by every party: {len(keys)} firms")
+    aligned = local.align(keys)
+    part = D.part_dir(ctx.models_root, p.model)
+    with clock.stage(D.STAGE_SCORE, f"{p.model.name} version {p.model.version} ({p.model.kind})"):
+        if p.model.kind == "sgb":
+            received = _trees(fed, ctx, local, aligned, part)
+        else:
+            received = [_linear(fed, ctx, local, aligned, part, name) for name in spec.party_names
+                        if name != spec.label_party]  # fmt: skip
+    flags = None
+    if p.monitor is not None:
+        with clock.stage(D.STAGE_MONITOR, "adverse public records since the last check"):
+            flags = [fed.pyus[n](monitoring.platform_flags)(ctx, local, aligned).to(fed.label)
+                     for n in spec.party_names if n != spec.label_party]  # fmt: skip
+    with clock.stage(D.STAGE_SAVE, "scores, bands and reasons at the label owner"):
+        import secretflow as sf
+
+        sf.wait([fed.label(assemble.at_label_owner)(ctx, local, keys, part, received, flags)])
+    found, artifacts = assemble.read_outputs(ctx)
+    found["psi_intersection"] = float(len(keys))
+    return ProgramResult(ctx.party, found, artifacts, {}, clock.seconds, local.withheld_firms)
+
+
+def categories(local: LocalData) -> dict[str, str]:
+    """Each feature's reporting category: its catalogue category, else its dataset's name."""
+    return {c: local.schema.column(c).category or local.schema.name for c in local.features}
+
+
+def _linear(fed: Federation, ctx: JobContext, local: LocalData, aligned: Any, part: Path, party: str) -> Any:
+    """A non-label party's linear contribution, moved to the label owner."""
+
+    def contribute() -> dict[str, Any]:
+        model = LinearPart.load(part, ctx.party)
+        terms = model.terms(local.x(aligned))
+        absent = model.terms(pd.DataFrame([[np.nan] * len(local.features)], columns=list(local.features)))
+        cats = categories(local)
+        return {
+            "partial": terms.sum(axis=1).to_numpy(),
+            "categories": by_category(terms, cats, ctx.party).reset_index(drop=True),
+            # A firm this party does not hold counts as one with every feature missing.
+            "absent": by_category(absent, cats, ctx.party).reset_index(drop=True),
+        }
+
+    return fed.pyus[party](contribute)().to(fed.label)
+
+
+def _trees(fed: Federation, ctx: JobContext, local: LocalData, aligned: Any, part: Path) -> Any:
+    """Every party routes its own rows; the label owner gets raw scores and contributions."""
+    from models import secureboost
+    from models.prep import TreePrep
+
+    model = secureboost.load_part(part)
+    prep = TreePrep.load(part)
+    x = prep.apply(local.x(aligned)).to_numpy(dtype="float64")
+    cats = categories(local) if ctx.party != ctx.spec.label_party else None
+    return secureboost.predict(fed.pyus, ctx.spec.label_party, ctx.party, model, x, contributions=True,
+                               categories=cats)  # fmt: skip

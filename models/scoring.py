@@ -1,0 +1,88 @@
+"""Pure maths of using a model: risk bands, reason codes and score stability.
+
+A model's raw score is log-odds of default; its ``score`` is the probability of
+default. Bands rank a firm within the model's own training population, from
+the safest (A) to the riskiest (F): A holds the safest 20% of that population,
+then B, C and D 20% each, E the next 15% and F the riskiest 5%. So a band means
+the same share of risk whatever the model's calibration, and a move of N bands
+is a move across the same population shares. A model without a saved
+population falls back to fixed probability-of-default ranges. Reason codes are the
+largest contributions that raise a firm's risk, by name; no value ever goes
+with a name. Stability is the population stability index (PSI) between two
+score distributions, on the training population's deciles.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+BAND_NAMES = ("A", "B", "C", "D", "E", "F")
+POPULATION_SHARES = (0.2, 0.4, 0.6, 0.8, 0.95)  # upper edges of A..E within the training population
+FIXED_PD_EDGES = (0.01, 0.025, 0.05, 0.10, 0.20)  # when no population was saved
+PSI_WARNING = 0.25  # above this a population has shifted enough to question the model
+
+
+def probability(raw: np.ndarray) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-np.asarray(raw, dtype="float64"))))
+
+
+def band_edges(population: np.ndarray | None) -> np.ndarray:
+    """Probability-of-default edges between bands: the population's quantiles, else the fixed ones."""
+    if population is None or len(population) < 20:
+        return np.array(FIXED_PD_EDGES)
+    return np.quantile(np.asarray(population, dtype="float64"), POPULATION_SHARES)
+
+
+def bands(pd_: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """The band of each probability of default."""
+    return np.array(BAND_NAMES, dtype=object)[np.searchsorted(edges, np.asarray(pd_, dtype="float64"), side="right")]
+
+
+def band_index(band: str) -> int:
+    if band not in BAND_NAMES:
+        raise ValueError(f"unknown band {band!r}; bands are {list(BAND_NAMES)}")
+    return BAND_NAMES.index(band)
+
+
+def reasons(contributions: pd.DataFrame, k: int) -> pd.DataFrame:
+    """The ``k`` names that raise each row's risk most (``reason_1`` first); None where fewer do.
+
+    ``contributions`` holds one column per feature or category plus ``bias``,
+    in log-odds; only positive contributions (towards default) are reasons.
+    """
+    if k < 1:
+        raise ValueError(f"reasons: need at least one, got {k}")
+    named = contributions.drop(columns=["bias"], errors="ignore")
+    values = named.to_numpy(dtype="float64")
+    names = np.array(named.columns, dtype=object)
+    order = np.argsort(-values, axis=1, kind="stable")[:, :k]
+    out: dict[str, list[str | None]] = {}
+    for j in range(k):
+        col = order[:, j] if j < order.shape[1] else None
+        picked = []
+        for i in range(len(values)):
+            c = None if col is None else col[i]
+            picked.append(str(names[c]) if c is not None and values[i, c] > 0 else None)
+        out[f"reason_{j + 1}"] = picked
+    return pd.DataFrame(out, index=contributions.index)
+
+
+def stability(expected: Sequence[float] | np.ndarray, actual: Sequence[float] | np.ndarray, bins: int = 10) -> float:
+    """Population stability index of ``actual`` against ``expected``, on ``expected``'s quantiles."""
+    e = np.asarray(expected, dtype="float64")
+    a = np.asarray(actual, dtype="float64")
+    if len(e) < bins or len(a) == 0:
+        raise ValueError(f"stability needs at least {bins} expected and one actual value")
+    edges = np.unique(np.quantile(e, np.linspace(0, 1, bins + 1)[1:-1]))
+    pe = np.bincount(np.searchsorted(edges, e, side="right"), minlength=len(edges) + 1) / len(e)
+    pa = np.bincount(np.searchsorted(edges, a, side="right"), minlength=len(edges) + 1) / len(a)
+    pe, pa = np.clip(pe, 1e-6, None), np.clip(pa, 1e-6, None)
+    return float(np.sum((pa - pe) * np.log(pa / pe)))
+
+
+def band_counts(band_of_rows: np.ndarray) -> list[dict[str, object]]:
+    """Firms per band, an aggregate report (the output gate suppresses small cells)."""
+    return [{"band": name, "firms": int(np.sum(band_of_rows == name))} for name in BAND_NAMES]
