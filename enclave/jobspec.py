@@ -176,7 +176,11 @@ def load(path: str | Path, job_types: Mapping[str, ParamsParser]) -> JobSpec:
     p = Path(path)
     if not p.is_file():
         raise SpecError(f"{p}: job spec file not found")
-    return loads(p.read_text(encoding="utf-8"), str(p), job_types)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise SpecError(f"{p}: not UTF-8 text (byte {e.start})") from None
+    return loads(text, str(p), job_types)
 
 
 def document(

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from enclave import jobspec
-from enclave.jobspec import JobSpec, ParamsParser
+from enclave.jobspec import JobSpec, ParamsParser, SpecError
 from models.jobtype import JobType, Program
 from models.joint_score.description import JOINT_SCORE
 from models.joint_train.description import JOINT_TRAIN
@@ -35,21 +35,24 @@ def _parsers() -> dict[str, ParamsParser]:
     return {name: jt.parse_params for name, jt in JOB_TYPES.items()}
 
 
-def _checked(spec: JobSpec) -> JobSpec:
-    get(spec.job_type).validate(spec)
+def _checked(spec: JobSpec, source: str) -> JobSpec:
+    try:
+        get(spec.job_type).validate(spec)
+    except SpecError as e:
+        raise SpecError(f"{source}: {e}") from None
     return spec
 
 
 def parse_spec(raw: Any, source: str = "job spec") -> JobSpec:
-    return _checked(jobspec.parse(raw, source, _parsers()))
+    return _checked(jobspec.parse(raw, source, _parsers()), source)
 
 
 def loads_spec(text: str, source: str = "job spec") -> JobSpec:
-    return _checked(jobspec.loads(text, source, _parsers()))
+    return _checked(jobspec.loads(text, source, _parsers()), source)
 
 
 def load_spec(path: str | Path) -> JobSpec:
-    return _checked(jobspec.load(path, _parsers()))
+    return _checked(jobspec.load(path, _parsers()), str(path))
 
 
 def program(job_type: str) -> Program:

@@ -116,11 +116,13 @@ def _mutate_doc(doc: dict[str, Any], rng: random.Random) -> str:
         _get(doc, rng.choice(containers))[rng.choice(["colour", "extra", "models", "endpoint"])] = rng.choice(JUNK)
         return "added a key"
     if kind == 3:
-        feats = [p for p in paths if p[-1] == "features"]
-        src, dst = rng.choice(feats), rng.choice(feats)
-        if _get(doc, src):
-            _get(doc, dst).append(rng.choice(_get(doc, src)))
-        return "duplicated or moved a feature"
+        # An earlier mutation may have dropped or replaced the feature lists.
+        feats = [p for p in paths if p[-1] == "features" and isinstance(_get(doc, p), list)]
+        if feats:
+            src, dst = rng.choice(feats), rng.choice(feats)
+            if _get(doc, src):
+                _get(doc, dst).append(rng.choice(_get(doc, src)))
+            return "duplicated or moved a feature"
     parent[key] = copy.deepcopy(rng.choice(JUNK))
     return f"set {'.'.join(map(str, path))}"
 
@@ -193,10 +195,11 @@ def _table_mutations() -> list[Mutation]:
 
 
 def _as_file(df: pd.DataFrame, parquet: bool, rng: random.Random) -> tuple[bytes, str]:
-    if parquet:
+    # Parquet cannot hold two columns of one name, so such a frame goes out as CSV.
+    if parquet and not df.columns.duplicated().any():
         buf = io.BytesIO()
-        pq.write_table(pa.Table.from_pandas(df.astype({c: str for c in df.columns if df[c].dtype == object}),
-                                            preserve_index=False), buf)  # fmt: skip
+        text_cols = {c: str for c, t in zip(df.columns, df.dtypes, strict=True) if t == object}
+        pq.write_table(pa.Table.from_pandas(df.astype(text_cols), preserve_index=False), buf)
         return buf.getvalue(), ".parquet"
     text = df.to_csv(index=False).encode()
     if rng.random() < 0.3:

@@ -66,14 +66,20 @@ def read_table(path: Path) -> pd.DataFrame:
         if name.endswith((".csv", ".csv.gz", ".txt", ".tsv")):
             sep = "\t" if name.endswith(".tsv") else ","
             return pd.read_csv(path, sep=sep, na_values=NA_TOKENS, keep_default_na=True, low_memory=False)
-    except (pa.ArrowInvalid, OSError, pd.errors.ParserError, UnicodeDecodeError) as e:
+    # ValueError covers pandas' parser and empty-file errors and bad text encodings;
+    # EOFError a gzip stream cut short.
+    except (pa.ArrowException, OSError, EOFError, ValueError) as e:
         raise DataError(f"{path}: cannot read: {e}") from None
     raise DataError(f"{path}: unsupported file type (use .csv, .csv.gz, .tsv or .parquet)")
 
 
+# Integers beyond 2**53 are not exact in float64 and do not fit Int64 safely.
+_INT_LIMIT = 2.0**53
+
+
 def _integral(v: pd.Series) -> bool:
     x = v.dropna().to_numpy(dtype="float64")
-    return bool(len(x) == 0 or np.all(np.floor(x) == x))
+    return bool(len(x) == 0 or (np.all(np.floor(x) == x) and np.all(np.abs(x) < _INT_LIMIT)))
 
 
 def likely_id(name: str, s: pd.Series) -> bool:
@@ -89,6 +95,9 @@ def likely_id(name: str, s: pd.Series) -> bool:
 
 def infer_column(name: str, s: pd.Series, warn: Warn, where: str) -> Column:
     nonnull = s.dropna()
+    if nonnull.empty:
+        warn(f"{where}: column {name!r} holds no values; kept out of the features")
+        return Column(name, "string", role="meta")
     if pd.api.types.is_bool_dtype(s):
         col = Column(name, "bool")
     elif pd.api.types.is_numeric_dtype(s):
@@ -165,10 +174,13 @@ def infer_schema(
     for c in df.columns:
         if c == key:
             continue
-        if c == label:
-            cols.append(label_column(str(c), df[c], positive, where))
-            continue
-        cols.append(infer_column(str(c), df[c], warn, where))
+        try:
+            if c == label:
+                cols.append(label_column(str(c), df[c], positive, where))
+            else:
+                cols.append(infer_column(str(c), df[c], warn, where))
+        except SpecError as e:
+            raise DataError(f"{where}: {e}") from None
     return Schema(name=name, owner=owner, key=key, columns=tuple(cols), description=f"imported from {where}")
 
 
@@ -199,9 +211,9 @@ def coerce(df: pd.DataFrame, schema: Schema, where: str) -> pd.DataFrame:
                                 f"at row(s) {rows}")  # fmt: skip
                 continue
             if c.type == "int":
-                frac = num.notna() & (np.floor(num) != num)
+                frac = num.notna() & ((np.floor(num) != num) | (num.abs() >= _INT_LIMIT))
                 if frac.any():
-                    problems.append(f"{where}: column {c.name!r}: non-integer values at row(s) "
+                    problems.append(f"{where}: column {c.name!r}: non-integer or out-of-range values at row(s) "
                                     f"{list(np.flatnonzero(frac.to_numpy())[:5])}")  # fmt: skip
                     continue
                 out[c.name] = num.astype("Int64")
