@@ -198,7 +198,7 @@ def _as_file(df: pd.DataFrame, parquet: bool, rng: random.Random) -> tuple[bytes
     # Parquet cannot hold two columns of one name, so such a frame goes out as CSV.
     if parquet and not df.columns.duplicated().any():
         buf = io.BytesIO()
-        text_cols = {c: str for c, t in zip(df.columns, df.dtypes, strict=True) if t == object}
+        text_cols = {c: str for c, t in zip(df.columns, df.dtypes, strict=True) if pd.api.types.is_object_dtype(t)}
         pq.write_table(pa.Table.from_pandas(df.astype(text_cols), preserve_index=False), buf)
         return buf.getvalue(), ".parquet"
     text = df.to_csv(index=False).encode()
