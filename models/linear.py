@@ -36,7 +36,9 @@ class LinearPart:
         if not all(f.is_file() for f in files):
             raise SpecError(f"{directory}: no linear model part here; retrain the model")
         doc = json.loads((directory / "prep.json").read_text())
-        prep = LinearPrep(doc["median"], doc["mean"], doc["std"], tuple(doc["flags"]))
+        if "logged" not in doc:
+            raise SpecError(f"{directory}: this linear part was saved by an older version; retrain the model")
+        prep = LinearPrep(doc["median"], doc["mean"], doc["std"], tuple(doc["flags"]), tuple(doc["logged"]))
         weights = np.load(directory / "weights.npy").reshape(-1)
         if len(weights) != prep.width:
             raise SpecError(f"{directory}: {len(weights)} weights for {prep.width} prepared columns; retrain")

@@ -59,37 +59,44 @@ class TreePrep:
 
 @dataclass(frozen=True)
 class LinearPrep:
-    """Median imputation, a missing flag for columns with gaps, standardisation
-    and clipping: what a logistic regression in fixed point needs."""
+    """Median imputation, a missing flag for columns with gaps, log-compression of
+    heavy-tailed amounts, standardisation and clipping: what a logistic
+    regression in fixed point needs. Every choice is made once, on the training
+    rows, and applied unchanged to any rows later (a test split, a scored
+    table, one firm online)."""
 
     median: dict[str, float]
     mean: dict[str, float]
     std: dict[str, float]
     flags: tuple[str, ...]
+    logged: tuple[str, ...] = ()  # columns log1p-compressed
 
     @staticmethod
     def fit(train: pd.DataFrame) -> LinearPrep:
         median = {c: float(np.nan_to_num(np.nanmedian(train[c].to_numpy(dtype="float64")))) for c in train}
         flags = tuple(c for c in train if train[c].isna().any())
-        filled = LinearPrep._fill(train, median, flags)
-        mean = {c: float(filled[c].mean()) for c in filled}
-        std = {c: float(filled[c].std()) or 1.0 for c in filled}
-        return LinearPrep(median, mean, std, flags)
+        filled = train.fillna(median).astype("float64")
+        # Heavy-tailed amounts (non-negative, beyond 100 somewhere) are log-compressed before scaling.
+        logged = tuple(c for c in filled if len(filled) and filled[c].min() >= 0 and filled[c].max() > 100)
+        prepared = LinearPrep._fill(train, median, flags, logged)
+        mean = {c: float(prepared[c].mean()) for c in prepared}
+        std = {c: float(prepared[c].std()) or 1.0 for c in prepared}
+        return LinearPrep(median, mean, std, flags, logged)
 
     @staticmethod
-    def _fill(df: pd.DataFrame, median: dict[str, float], flags: tuple[str, ...]) -> pd.DataFrame:
+    def _fill(
+        df: pd.DataFrame, median: dict[str, float], flags: tuple[str, ...], logged: tuple[str, ...]
+    ) -> pd.DataFrame:
         out = df.fillna(median).astype("float64")
-        # Heavy-tailed amounts: log-compress before scaling.
-        for c in out:
-            v = out[c].to_numpy()
-            if v.min() >= 0 and v.max() > 100:
-                out[c] = np.log1p(v)
+        for c in logged:
+            # Negative values cannot come from training (it had none); they count as zero.
+            out[c] = np.log1p(out[c].clip(lower=0.0))
         for c in flags:
             out[f"{c}__missing"] = df[c].isna().astype("float64")
         return out
 
     def apply(self, df: pd.DataFrame) -> pd.DataFrame:
-        filled = self._fill(df, self.median, self.flags)
+        filled = self._fill(df, self.median, self.flags, self.logged)
         for c in filled:
             filled[c] = ((filled[c] - self.mean[c]) / self.std[c]).clip(-5, 5)
         return filled.astype("float32")

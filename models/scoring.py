@@ -47,26 +47,31 @@ def band_index(band: str) -> int:
     return BAND_NAMES.index(band)
 
 
-def reasons(contributions: pd.DataFrame, k: int) -> pd.DataFrame:
-    """The ``k`` names that raise each row's risk most (``reason_1`` first); None where fewer do.
+def top_reasons(names: Sequence[str], values: np.ndarray, k: int) -> list[str]:
+    """The (at most ``k``) names whose contributions raise the risk most, largest first.
 
-    ``contributions`` holds one column per feature or category plus ``bias``,
-    in log-odds; only positive contributions (towards default) are reasons.
+    ``values`` are one row's contributions in log-odds; only positive ones (towards
+    default) are reasons; ties keep the order of ``names``.
+    """
+    if k < 1:
+        raise ValueError(f"reasons: need at least one, got {k}")
+    v = np.asarray(values, dtype="float64")
+    order = np.argsort(-v, kind="stable")[:k]
+    return [str(names[i]) for i in order if v[i] > 0]
+
+
+def reasons(contributions: pd.DataFrame, k: int) -> pd.DataFrame:
+    """``reason_1`` .. ``reason_k`` of every row (None where fewer names raise its risk).
+
+    ``contributions`` holds one column per feature or category plus ``bias``
+    (which is never a reason).
     """
     if k < 1:
         raise ValueError(f"reasons: need at least one, got {k}")
     named = contributions.drop(columns=["bias"], errors="ignore")
-    values = named.to_numpy(dtype="float64")
-    names = np.array(named.columns, dtype=object)
-    order = np.argsort(-values, axis=1, kind="stable")[:, :k]
-    out: dict[str, list[str | None]] = {}
-    for j in range(k):
-        col = order[:, j] if j < order.shape[1] else None
-        picked = []
-        for i in range(len(values)):
-            c = None if col is None else col[i]
-            picked.append(str(names[c]) if c is not None and values[i, c] > 0 else None)
-        out[f"reason_{j + 1}"] = picked
+    names, values = list(map(str, named.columns)), named.to_numpy(dtype="float64")
+    picked = [top_reasons(names, row, k) for row in values] if len(values) else []
+    out = {f"reason_{j + 1}": [r[j] if j < len(r) else None for r in picked] for j in range(k)}
     return pd.DataFrame(out, index=contributions.index)
 
 

@@ -150,6 +150,10 @@ class Tracker:
         path = self.client.download_artifacts(chosen.run_id, f"models/{kind}/manifest.json")
         return str(chosen.version), json.loads(Path(path).read_text())
 
+    def registered(self) -> list[str]:
+        """The names of every registered model."""
+        return sorted(str(m.name) for m in self.client.search_registered_models())
+
     def link(self, run_id: str, name: str, version: str) -> None:
         """A run that used a model version, and the version, name each other."""
         self.client.set_tag(run_id, "safehouse.model_version", f"{name}:{version}")

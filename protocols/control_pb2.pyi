@@ -206,7 +206,7 @@ class ContributionRequest(_message.Message):
     def __init__(self, model: _Optional[str] = ..., version: _Optional[str] = ..., job_id: _Optional[str] = ..., kind: _Optional[str] = ..., part_sha256: _Optional[str] = ..., uscc: _Optional[str] = ...) -> None: ...
 
 class Contribution(_message.Message):
-    __slots__ = ["held", "decisions", "partial", "categories"]
+    __slots__ = ["held", "decisions", "partial", "categories", "withheld"]
     class CategoriesEntry(_message.Message):
         __slots__ = ["key", "value"]
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -218,8 +218,10 @@ class Contribution(_message.Message):
     DECISIONS_FIELD_NUMBER: _ClassVar[int]
     PARTIAL_FIELD_NUMBER: _ClassVar[int]
     CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    WITHHELD_FIELD_NUMBER: _ClassVar[int]
     held: bool
     decisions: bytes
     partial: float
     categories: _containers.ScalarMap[str, float]
-    def __init__(self, held: bool = ..., decisions: _Optional[bytes] = ..., partial: _Optional[float] = ..., categories: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    withheld: bool
+    def __init__(self, held: bool = ..., decisions: _Optional[bytes] = ..., partial: _Optional[float] = ..., categories: _Optional[_Mapping[str, float]] = ..., withheld: bool = ...) -> None: ...

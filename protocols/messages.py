@@ -88,3 +88,4 @@ class Contribution:
     decisions: bytes = b""
     partial: float = 0.0
     categories: dict[str, float] = field(default_factory=dict)
+    withheld: bool = False  # authorisation-required columns were treated as missing

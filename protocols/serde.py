@@ -138,8 +138,9 @@ def contribution_request_from_pb(r: pb.ContributionRequest) -> m.ContributionReq
 
 
 def contribution_to_pb(c: m.Contribution) -> pb.Contribution:
-    return pb.Contribution(held=c.held, decisions=c.decisions, partial=c.partial, categories=c.categories)
+    return pb.Contribution(held=c.held, decisions=c.decisions, partial=c.partial, categories=c.categories,
+                           withheld=c.withheld)  # fmt: skip
 
 
 def contribution_from_pb(c: pb.Contribution) -> m.Contribution:
-    return m.Contribution(bool(c.held), bytes(c.decisions), float(c.partial), dict(c.categories))
+    return m.Contribution(bool(c.held), bytes(c.decisions), float(c.partial), dict(c.categories), bool(c.withheld))

@@ -1,6 +1,7 @@
 """Append-only, hash-chained, signed audit trails, and their verification.
 
-Every node and the coordinator keeps ``audit.jsonl`` in its own home. Each line
+Every node and the coordinator keeps ``audit.jsonl`` in its own home (a
+party's scoring service, a process of its own, keeps ``audit-serving.jsonl``). Each line
 is one entry: ``seq``, time, signer, kind, job id, a body of facts (never rows),
 the previous entry's hash, its own hash (SHA-256 over the canonical JSON of all
 of that) and an Ed25519 signature over the hash. Changing a byte breaks the
@@ -28,6 +29,7 @@ from enclave.controls import keys
 from enclave.home import Home
 
 AUDIT_FILE = "audit.jsonl"
+SERVING_AUDIT_FILE = "audit-serving.jsonl"  # a party's scoring service: a process of its own, a chain of its own
 GENESIS = "0" * 64
 HASHED_FIELDS = ("seq", "ts", "signer", "key_id", "kind", "job_id", "body", "prev")
 
@@ -180,7 +182,8 @@ def verify_file(path: Path, trust: Mapping[str, tuple[str, Ed25519PublicKey]]) -
 
 
 def trails(home: Home) -> list[Path]:
-    found = sorted((home.root / "parties").glob(f"*/{AUDIT_FILE}"))
+    parties = home.root / "parties"
+    found = sorted([*parties.glob(f"*/{AUDIT_FILE}"), *parties.glob(f"*/{SERVING_AUDIT_FILE}")])
     coord = home.coordinator / AUDIT_FILE
     return [*found, *([coord] if coord.is_file() else [])]
 
@@ -193,7 +196,7 @@ def verify_home(home: Home) -> list[Problem]:
     for path in trails(home):
         p, g = verify_file(path, trust)
         problems += p
-        good[path.parent.name] = g
+        good.setdefault(path.parent.name, set()).update(g)
     coord = home.coordinator / AUDIT_FILE
     if coord.is_file():
         for line, doc, _ in read_entries(coord):

@@ -163,6 +163,17 @@ class ConsentBook:
             ok.add(a.uscc)
         return ok
 
+    def next_change(self, grantee: str, purpose: str, at: dt.datetime | None = None) -> dt.datetime | None:
+        """The first moment after ``at`` when :meth:`authorised` for (grantee, purpose) may change
+        (an authorisation starts or expires, a revocation takes effect); None if none is due."""
+        at = at or _now()
+        times = [dt.datetime.fromisoformat(r.revoked) for r in self.revocations]
+        for a in self.authorisations:
+            if a.grantee == grantee and a.purpose == purpose:
+                times += [dt.datetime.fromisoformat(a.issued), dt.datetime.fromisoformat(a.expires)]
+        later = [t for t in times if t > at]
+        return min(later) if later else None
+
 
 def gated_columns(schema: Schema, features: Iterable[str]) -> list[str]:
     """The features of a dataset that need a firm's authorisation."""

@@ -51,34 +51,43 @@ class Policy:
     grants: tuple[Grant, ...]
 
     def decide(self, spec: JobSpec, today: dt.date | None = None) -> Decision:
-        today = today or dt.date.today()
         me = spec.party(self.party)
         columns = spec.columns(self.party)
         partners = [p for p in spec.party_names if p != self.party]
         released: set[str] | None = None
         for partner in partners:
-            why: list[str] = []
-            chosen: Grant | None = None
-            for g in self.grants:
-                fault = _fault(g, partner, spec, me.dataset, columns, today)
-                if fault is None:
-                    chosen = g
-                    break
-                why.append(fault)
-            if chosen is None:
-                detail = why[0] if len(why) == 1 else "; ".join(sorted(set(why))) or "no grants at all"
-                return Decision(False, f"policy of {self.party!r} refuses {partner!r}: {detail}")
-            released = set(chosen.outputs) if released is None else released & set(chosen.outputs)
+            d = self.allows(partner, spec.job_type, spec.purpose, me.dataset, columns, today)
+            if not d.allowed:
+                return d
+            released = set(d.outputs) if released is None else released & set(d.outputs)
         return Decision(True, "allowed by policy", tuple(sorted(released or ())))
 
+    def allows(
+        self, partner: str, job_type: str, purpose: str, dataset: str, columns: Sequence[str],
+        today: dt.date | None = None,
+    ) -> Decision:  # fmt: skip
+        """Whether one partner may use ``columns`` of ``dataset`` in ``job_type`` for ``purpose``
+        (a job asks this for each partner; an online scoring call for its caller)."""
+        today = today or dt.date.today()
+        why: list[str] = []
+        for g in self.grants:
+            fault = _fault(g, partner, job_type, purpose, dataset, list(columns), today)
+            if fault is None:
+                return Decision(True, "allowed by policy", g.outputs)
+            why.append(fault)
+        detail = why[0] if len(why) == 1 else "; ".join(sorted(set(why))) or "no grants at all"
+        return Decision(False, f"policy of {self.party!r} refuses {partner!r}: {detail}")
 
-def _fault(g: Grant, partner: str, spec: JobSpec, dataset: str, columns: list[str], today: dt.date) -> str | None:
+
+def _fault(
+    g: Grant, partner: str, job_type: str, purpose: str, dataset: str, columns: list[str], today: dt.date
+) -> str | None:
     if partner not in g.partners and ALL not in g.partners:
         return f"no grant names partner {partner!r}"
-    if spec.job_type not in g.job_types:
-        return f"job type {spec.job_type!r} not granted"
-    if spec.purpose not in g.purposes:
-        return f"purpose {spec.purpose!r} not granted"
+    if job_type not in g.job_types:
+        return f"job type {job_type!r} not granted"
+    if purpose not in g.purposes:
+        return f"purpose {purpose!r} not granted"
     if g.expires < today:
         return f"grant expired on {g.expires.isoformat()}"
     if dataset not in g.datasets:

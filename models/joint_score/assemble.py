@@ -20,12 +20,13 @@ import pandas as pd
 
 from enclave.data import dataset
 from enclave.files import write_atomic, write_json
-from models import metrics, scoring
+from models import combine, metrics, scoring
+from models.combine import LinearPiece
 from models.jobtype import JobContext
 from models.joint_score import description as D
 from models.joint_score import monitoring
 from models.joint_score.params import JointScoreParams
-from models.linear import LinearPart, by_feature
+from models.linear import LinearPart
 from models.local import LocalData
 
 POPULATION = "population.npy"  # the training population's scores, kept in the label owner's part
@@ -87,40 +88,16 @@ def _metrics(local: LocalData, frame: pd.DataFrame, table: pd.DataFrame, part: P
 
 
 def _linear(part: Path, party: str, x: pd.DataFrame, pos: np.ndarray, received: list[dict[str, Any]]) -> Any:
-    """Own terms by feature, each other party's by category (their absent row where they hold no firm)."""
-    own = LinearPart.load(part, party)
-    terms = by_feature(own.terms(x))
-    raw = terms.sum(axis=1).to_numpy() + (own.bias or 0.0)
-    blocks = [terms]
-    for c in received:
-        held = pos >= 0
-        cats: pd.DataFrame = c["categories"]
-        block = pd.DataFrame(np.repeat(c["absent"].to_numpy(), len(pos), axis=0), columns=cats.columns)
-        block.loc[held] = cats.iloc[pos[held]].to_numpy()
-        raw = raw + np.where(held, np.asarray(c["partial"])[np.maximum(pos, 0)], c["absent"].to_numpy().sum())
-        blocks.append(block)
-    contributions = pd.concat(blocks, axis=1)
-    contributions["bias"] = own.bias or 0.0
-    return raw, contributions
+    pieces = [LinearPiece.from_wire(r) for r in received]
+    return combine.linear_scores(LinearPart.load(part, party), x, pos, pieces)
 
 
 def _trees(part: Path, x: pd.DataFrame, pos: np.ndarray, prediction: Any) -> Any:
-    """Rows every party holds come from the joint prediction; the rest route the other
-    parties' splits as for missing values (the sentinel below every threshold: left)."""
     from models import secureboost
     from models.prep import TreePrep
 
-    model = secureboost.load_part(part)
     own = TreePrep.load(part).apply(x).to_numpy(dtype="float64")
-    absent = secureboost.absent_prediction(model, own)
-    raw = np.asarray(absent.raw, dtype="float64").copy()
-    contributions = absent.contributions.copy()
-    held = pos >= 0
-    raw[held] = np.asarray(prediction.raw)[pos[held]]
-    joint = prediction.contributions.reindex(columns=contributions.columns.union(prediction.contributions.columns))
-    contributions = contributions.reindex(columns=joint.columns, fill_value=0.0)
-    contributions.loc[held] = joint.fillna(0.0).iloc[pos[held]].to_numpy()
-    return raw, contributions
+    return combine.tree_scores(secureboost.load_part(part), own, pos, prediction)
 
 
 def read_outputs(ctx: JobContext) -> tuple[dict[str, float], tuple[str, ...]]:

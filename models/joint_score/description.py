@@ -19,6 +19,7 @@ from enclave.files import sha256_dir
 from enclave.jobspec import JobSpec
 from models.jobtype import Devices, JobType
 from models.joint_score import params as P
+from models.part import PartRecord
 from protocols.errors import RefusedError, SpecError
 from protocols.messages import Outputs
 
@@ -72,6 +73,14 @@ class JointScore(JobType):
                 f"party {party!r}: its part of model {model.name} version {model.version} differs from the "
                 "registered one (altered or replaced); retrain or use another version"
             )
+        record = PartRecord.read(where)
+        me = spec.party(party)
+        if tuple(me.features) != record.features:
+            raise RefusedError(f"party {party!r}: the spec names other features than its part of model "
+                               f"{model.name} was trained on")  # fmt: skip
+        if party != spec.label_party and me.dataset != record.dataset:
+            raise RefusedError(f"party {party!r} scores with the dataset its part was trained on "
+                               f"({record.dataset!r}), not {me.dataset!r}")  # fmt: skip
 
     def devices(self, spec: JobSpec) -> Devices:
         # PSI of two parties runs on the SPU; prediction needs no HE (decision bits are plaintext).

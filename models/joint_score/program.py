@@ -17,16 +17,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-
-from models import psi
+from models import combine, psi
 from models.federation import Federation
 from models.jobtype import JobContext, ProgramResult, StageClock
 from models.joint_score import assemble, monitoring
 from models.joint_score import description as D
 from models.joint_score.params import JointScoreParams
-from models.linear import LinearPart, by_category
+from models.linear import LinearPart
 from models.local import LocalData
 
 
@@ -60,27 +57,17 @@ def run(ctx: JobContext, devices: dict[str, Any]) -> ProgramResult:
     return ProgramResult(ctx.party, found, artifacts, {}, clock.seconds, local.withheld_firms)
 
 
-def categories(local: LocalData) -> dict[str, str]:
-    """Each feature's reporting category: its catalogue category, else its dataset's name."""
-    return {c: local.schema.column(c).category or local.schema.name for c in local.features}
-
-
 def _linear(fed: Federation, ctx: JobContext, local: LocalData, aligned: Any, part: Path, party: str) -> Any:
-    """A non-label party's linear contribution, moved to the label owner."""
+    """A non-label party's linear piece, moved to the label owner."""
 
-    def contribute() -> dict[str, Any]:
-        model = LinearPart.load(part, ctx.party)
-        terms = model.terms(local.x(aligned))
-        absent = model.terms(pd.DataFrame([[np.nan] * len(local.features)], columns=list(local.features)))
-        cats = categories(local)
-        return {
-            "partial": terms.sum(axis=1).to_numpy(),
-            "categories": by_category(terms, cats, ctx.party).reset_index(drop=True),
-            # A firm this party does not hold counts as one with every feature missing.
-            "absent": by_category(absent, cats, ctx.party).reset_index(drop=True),
-        }
+    def piece() -> dict[str, Any]:
+        return combine.linear_piece(
+            LinearPart.load(part, ctx.party),
+            local.x(aligned),
+            combine.reporting_categories(local.schema, local.features),
+        ).to_wire()
 
-    return fed.pyus[party](contribute)().to(fed.label)
+    return fed.pyus[party](piece)().to(fed.label)
 
 
 def _trees(fed: Federation, ctx: JobContext, local: LocalData, aligned: Any, part: Path) -> Any:
@@ -89,8 +76,5 @@ def _trees(fed: Federation, ctx: JobContext, local: LocalData, aligned: Any, par
     from models.prep import TreePrep
 
     model = secureboost.load_part(part)
-    prep = TreePrep.load(part)
-    x = prep.apply(local.x(aligned)).to_numpy(dtype="float64")
-    cats = categories(local) if ctx.party != ctx.spec.label_party else None
-    return secureboost.predict(fed.pyus, ctx.spec.label_party, ctx.party, model, x, contributions=True,
-                               categories=cats)  # fmt: skip
+    x = TreePrep.load(part).apply(local.x(aligned)).to_numpy(dtype="float64")
+    return secureboost.predict(fed.pyus, ctx.spec.label_party, ctx.party, model, x, contributions=True)

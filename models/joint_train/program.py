@@ -35,6 +35,7 @@ from models.joint_train import description as D
 from models.joint_train import evaluate
 from models.joint_train.params import JointTrainParams, SgbParams, SslrParams
 from models.local import Aligned, LocalData
+from models.part import KINDS, PartRecord
 from models.prep import LinearPrep, TreePrep, holdout_mask
 from protocols.errors import JobFailedError
 
@@ -86,9 +87,21 @@ def run(ctx: JobContext, devices: Mapping[str, Any]) -> ProgramResult:
         sf.wait([fed.label(_evaluate_here)(ctx, split, list(scores), *scores.values())])
         found, artifacts = _read_evaluation(ctx)
         # Hashed last: the label owner's parts also keep their training population's scores.
-        parts = {k: sha256_dir(ctx.model_dir / k) for k in ("sgb", "sslr") if (ctx.model_dir / k).is_dir()}
+        parts = _record_parts(ctx, local)
     found["psi_intersection"] = float(len(keys))
     return ProgramResult(ctx.party, found, artifacts, parts, clock.seconds, local.withheld_firms)
+
+
+def _record_parts(ctx: JobContext, local: LocalData) -> dict[str, str]:
+    """Write each of this party's parts' record, then hash each part (record included)."""
+    spec, parts = ctx.spec, {}
+    for kind in KINDS:
+        where = ctx.model_dir / kind
+        if where.is_dir():
+            PartRecord(ctx.job_id, kind, ctx.party, spec.label_party, spec.key, spec.party(ctx.party).dataset,
+                       tuple(local.features), tuple(spec.party_names)).write(where)  # fmt: skip
+            parts[kind] = sha256_dir(where)
+    return parts
 
 
 def _split(local: LocalData, keys: np.ndarray, p: JointTrainParams) -> Split:
@@ -171,7 +184,8 @@ def _save_linear_part(w: np.ndarray, part: str, prep: LinearPrep) -> None:
     d = Path(part)
     d.mkdir(parents=True, exist_ok=True)
     np.save(d / "weights.npy", np.asarray(w, dtype="float64"))
-    write_json(d / "prep.json", {"median": prep.median, "mean": prep.mean, "std": prep.std, "flags": list(prep.flags)})
+    write_json(d / "prep.json", {"median": prep.median, "mean": prep.mean, "std": prep.std, "flags": list(prep.flags),
+                                 "logged": list(prep.logged)})  # fmt: skip
 
 
 def _save_bias(b: np.ndarray, part: str) -> None:

@@ -4,19 +4,22 @@ The commands are exactly those in ``docker/compose.yaml`` (``safehouse node``,
 ``safehouse coordinator``), on ports the OS picks. Before they start, the
 home's federation PKI is made (a CA, a certificate per party and for the
 coordinator) unless it exists; once they listen, the federation file naming
-every address is written, which nodes and the coordinator read per job. Every
+every address is written, which nodes and the coordinator read per job.
+``serve`` starts parties' scoring services (``safehouse serve``) the same way. Every
 process runs in its own process group; leaving the context stops them all and
 reaps them, and a node stops its workers before it exits.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from enclave import federation
 from enclave.controls import pki
@@ -24,6 +27,7 @@ from enclave.controls.pki import TlsFiles
 from enclave.federation import Federation, Member
 from enclave.home import Home
 from parties.procs import kill_group, wait_for_file
+from parties.serving.client import SERVE_FILE
 from protocols.errors import UnavailableError
 
 
@@ -72,6 +76,7 @@ class LocalCluster:
     node_addresses: dict[str, str] = field(default_factory=dict)
     address: str = ""
     args: dict[str, list[str]] = field(default_factory=dict)
+    scoring: dict[str, str] = field(default_factory=dict)  # party -> its scoring service (gRPC), once serving
 
     @property
     def log_dir(self) -> Path:
@@ -105,7 +110,9 @@ class LocalCluster:
         return f"{self.host}:{port}"
 
     def federation(self) -> Federation:
-        members = {p: Member(p, addr, p, self.host) for p, addr in self.node_addresses.items()}
+        members = {
+            p: Member(p, addr, p, self.host, scoring=self.scoring.get(p)) for p, addr in self.node_addresses.items()
+        }
         return Federation("local", Member("coordinator", self.address, "coordinator"), members)
 
     def start(self) -> LocalCluster:
@@ -145,6 +152,27 @@ class LocalCluster:
         else:
             self.node_addresses[role.removeprefix("node-")] = address
         self.federation().write(self.home.root / federation.FILE)
+
+    def serve(self, parties: list[str], extra: dict[str, list[str]] | None = None) -> dict[str, dict[str, Any]]:
+        """Start ``safehouse serve`` for ``parties`` (in that order: contributors first) and publish
+        their scoring addresses in the federation file; returns each one's ``serving.json``."""
+        out = {}
+        for p in parties:
+            published = self.home.party(p).root / SERVE_FILE
+            published.unlink(missing_ok=True)
+            args = ["serve", "--party", p, "--home", str(self.home.root), "--host", self.host,
+                    *(extra or {}).get(p, [])]  # fmt: skip
+            self._spawn(f"serve-{p}", args)
+            try:
+                wait_for_file(published, self.start_timeout, self.procs[f"serve-{p}"])
+            except (RuntimeError, TimeoutError) as e:
+                raise UnavailableError(f"scoring service of {p} did not start: {e}; see "
+                                       f"{self.log_dir / f'serve-{p}.log'}") from None  # fmt: skip
+            out[p] = json.loads(published.read_text())
+            if "grpc" in out[p]:
+                self.scoring[p] = str(out[p]["grpc"])
+                self.federation().write(self.home.root / federation.FILE)
+        return out
 
     def stop(self) -> None:
         # Coordinator first (it concludes running jobs), then the nodes.
