@@ -1,0 +1,99 @@
+"""One party of a SecureBoost run, set up the way a Safehouse worker sets up SecretFlow.
+
+    python sgb_party.py PARTY CONFIG.json
+
+The worker's allow-listed unpickling is installed first, so every peer message
+must pass it; the links are the worker's plaintext plan over TCP. The party
+reads only its own ``<dir>/<PARTY>.npz`` (``x_train``, ``x_test``, and
+``y_train`` at the label owner) and ``<dir>/<PARTY>.json`` (features and
+categories), trains, saves and reloads its part, scores the held-out rows, and
+writes ``<dir>/result-<PARTY>.json``: seconds, the part's features, and (label
+owner) scores and contributions; on failure its traceback. CONFIG: {"parties":
+{name: [link_port, spu_port]}, "label": name, "job": id, "dir": path,
+"params": SgbParams fields}.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.joint_train.params import SgbParams
+from models.secureboost import ActivePart, load_part, predict, save_part, train
+from parties.worker import devices, hardening, links
+from protocols.messages import Endpoint
+
+
+def init(me: str, cfg: dict[str, Any]) -> None:
+    """SecretFlow production mode over brpc links, as ``parties.worker.devices.init`` starts it."""
+    import secretflow as sf
+
+    # SecretFlow ends a process at once on a peer's or its own error; let this one report its traceback first.
+    os.environ.setdefault("SF_UT_DO_NOT_EXIT_ENV_FLAG", "1")
+    cluster = [Endpoint(p, "127.0.0.1", *ports) for p, ports in cfg["parties"].items()]
+    plan = links._plaintext(me, cluster, [])
+    sf.init(address="local", cluster_config={"parties": plan.parties, "self_party": me}, ray_mode=False,
+            cross_silo_comm_backend="brpc_link", job_name=cfg["job"], logging_level="warning",
+            cross_silo_comm_options={"exit_on_sending_failure": True, "connect_retry_times": 120,
+                                     "connect_retry_interval_ms": 500, "recv_timeout_ms": 120_000})  # fmt: skip
+
+
+def run(me: str, cfg: dict[str, Any]) -> dict[str, Any]:
+    import secretflow as sf
+
+    work = Path(cfg["dir"])
+    meta = json.loads((work / f"{me}.json").read_text())
+    data = np.load(work / f"{me}.npz")
+    label = cfg["label"]
+    hardening.install()
+    init(me, cfg)
+    pyus = {p: sf.PYU(p) for p in cfg["parties"]}
+    params = SgbParams(**cfg["params"])
+    trees: list[tuple[int, int]] = []
+    t0 = time.perf_counter()
+    part = train(pyus, label, me, params, meta["features"], data["x_train"],
+                 data["y_train"] if me == label else None, meta.get("categories"),
+                 lambda t, n: trees.append((t, n)))  # fmt: skip
+    seconds = time.perf_counter() - t0
+    save_part(part, work / "parts" / me)
+    part = load_part(work / "parts" / me)
+    got = predict(pyus, label, me, part, data["x_test"], contributions=True, categories=meta.get("categories"))
+    out: dict[str, Any] = {"ok": True, "seconds": seconds, "part_features": part.features, "progress": trees}
+    if isinstance(part, ActivePart):
+        if got is None or got.contributions is None:
+            raise RuntimeError("the label owner got no prediction")
+        out |= {
+            "scores": got.raw.tolist(),
+            "columns": list(got.contributions.columns),
+            "contributions_gap": float(np.abs(got.contributions.to_numpy().sum(axis=1) - got.raw).max()),
+        }
+    else:
+        if got is not None:
+            raise RuntimeError("a passive party got a prediction")
+        out["split_features"] = sorted({f for t in part.trees for f, _ in t.values()})
+    devices.shutdown_within(30.0)
+    return out
+
+
+def main() -> None:
+    me, config = sys.argv[1], Path(sys.argv[2])
+    cfg = json.loads(config.read_text())
+    try:
+        result = run(me, cfg)
+    except BaseException:  # the test reports every party's traceback
+        result = {"ok": False, "traceback": traceback.format_exc()}
+    (Path(cfg["dir"]) / f"result-{me}.json").write_text(json.dumps(result))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0 if result["ok"] else 1)  # SecretFlow's teardown can hang on a link a failed peer left
+
+
+if __name__ == "__main__":
+    main()
