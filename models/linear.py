@@ -29,6 +29,7 @@ class LinearPart:
     prep: LinearPrep
     weights: np.ndarray
     bias: float | None  # the label owner's only
+    link: str = "logistic"  # raw -> probability, as training used it (models.scoring.probability)
 
     @staticmethod
     def load(directory: Path, party: str) -> LinearPart:
@@ -36,7 +37,7 @@ class LinearPart:
         if not all(f.is_file() for f in files):
             raise SpecError(f"{directory}: no linear model part here; retrain the model")
         doc = json.loads((directory / "prep.json").read_text())
-        if "logged" not in doc:
+        if "logged" not in doc or "link" not in doc:
             raise SpecError(f"{directory}: this linear part was saved by an older version; retrain the model")
         prep = LinearPrep(doc["median"], doc["mean"], doc["std"], tuple(doc["flags"]), tuple(doc["logged"]))
         weights = np.load(directory / "weights.npy").reshape(-1)
@@ -44,7 +45,7 @@ class LinearPart:
             raise SpecError(f"{directory}: {len(weights)} weights for {prep.width} prepared columns; retrain")
         bias_file = directory / "bias.npy"
         bias = float(np.load(bias_file).reshape(-1)[0]) if bias_file.is_file() else None
-        return LinearPart(party, prep, weights, bias)
+        return LinearPart(party, prep, weights, bias, str(doc["link"]))
 
     @property
     def columns(self) -> list[str]:

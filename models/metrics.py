@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import matplotlib
 
@@ -76,4 +76,19 @@ def ks_plot(y: np.ndarray, score: np.ndarray, name: str) -> bytes:
     ax.set_ylabel("Cumulative share")
     ax.set_title(f"KS: {name}")
     ax.legend(loc="lower right", fontsize=8)
+    return _png(fig)
+
+
+def bands_plot(shares: Mapping[str, Sequence[float]], bands: Sequence[str], title: str) -> bytes:
+    """Share of firms per risk band, one bar group per named distribution (e.g. training vs this scoring)."""
+    fig, ax = plt.subplots(figsize=(5.6, 4.0))
+    width = 0.8 / max(1, len(shares))
+    x = np.arange(len(bands))
+    for i, (name, values) in enumerate(shares.items()):
+        ax.bar(x + i * width - 0.4 + width / 2, values, width, label=name)
+    ax.set_xticks(x, list(bands))
+    ax.set_xlabel("Risk band (A safest, F riskiest)")
+    ax.set_ylabel("Share of firms")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
     return _png(fig)

@@ -64,6 +64,11 @@ class Loaded:
     tree: Any = None  # models.secureboost ActivePart or PassivePart, for sgb
     tree_prep: Any = None  # models.prep.TreePrep, for sgb
 
+    @property
+    def link(self) -> str:
+        """How raw scores become probabilities (see models.scoring.probability)."""
+        return str(self.linear.link) if self.linear is not None else "logistic"
+
 
 def load(directory: Path) -> Loaded:
     """A party's part from its directory (the hash is taken over the files as read)."""

@@ -1,12 +1,13 @@
 """Pure maths of using a model: risk bands, reason codes and score stability.
 
-A model's raw score is log-odds of default; its ``score`` is the probability of
-default. Bands rank a firm within the model's own training population, from
-the safest (A) to the riskiest (F): A holds the safest 20% of that population,
-then B, C and D 20% each, E the next 15% and F the riskiest 5%. So a band means
-the same share of risk whatever the model's calibration, and a move of N bands
-is a move across the same population shares. A model without a saved
-population falls back to fixed probability-of-default ranges. Reason codes are the
+A model's raw score is its linear predictor (log-odds for SecureBoost); its
+``score`` is the probability of default through the model's own link. Bands
+rank a firm within the model's own training population, from the safest (A)
+to the riskiest (F): A holds the safest 20% of that population, then B, C and
+D 20% each, E the next 15% and F the riskiest 5%. So a band means the same
+share of risk whatever the model's calibration, and a move of N bands is a
+move across the same population shares. A model without a saved population
+falls back to fixed probability-of-default ranges. Reason codes are the
 largest contributions that raise a firm's risk, by name; no value ever goes
 with a name. Stability is the population stability index (PSI) between two
 score distributions, on the training population's deciles.
@@ -25,8 +26,23 @@ FIXED_PD_EDGES = (0.01, 0.025, 0.05, 0.10, 0.20)  # when no population was saved
 PSI_WARNING = 0.25  # above this a population has shifted enough to question the model
 
 
-def probability(raw: np.ndarray) -> np.ndarray:
-    return np.asarray(1.0 / (1.0 + np.exp(-np.asarray(raw, dtype="float64"))))
+LINKS = ("logistic", "t1")
+
+
+def probability(raw: np.ndarray, link: str = "logistic") -> np.ndarray:
+    """Probability of default from raw scores, by the link the model was trained with.
+
+    ``logistic`` is the exact sigmoid (SecureBoost). ``t1`` is SS-LR's: SecretFlow
+    trains it with the first-order Taylor sigmoid ``0.5 + raw / 4`` clipped to
+    [0, 1], so that is the probability its weights were fitted to, and the one its
+    training job reported.
+    """
+    x = np.asarray(raw, dtype="float64")
+    if link == "logistic":
+        return np.asarray(1.0 / (1.0 + np.exp(-x)))
+    if link == "t1":
+        return np.clip(0.5 + x / 4.0, 0.0, 1.0)
+    raise ValueError(f"unknown link {link!r}; known: {list(LINKS)}")
 
 
 def band_edges(population: np.ndarray | None) -> np.ndarray:

@@ -29,6 +29,7 @@ from models.joint_score.params import JointScoreParams
 from models.linear import LinearPart
 from models.local import LocalData
 
+BANDS_PLOT = "score_bands.png"
 POPULATION = "population.npy"  # the training population's scores, kept in the label owner's part
 
 
@@ -48,16 +49,19 @@ def at_label_owner(
     x = dataset.encode_features(local.schema, frame, list(local.features))
     if p.model.kind == "sslr":
         raw, contributions = _linear(part, ctx.party, x, pos, received)
+        link = LinearPart.load(part, ctx.party).link
     else:
         raw, contributions = _trees(part, x, pos, received)
-    pd_ = scoring.probability(raw)
+        link = "logistic"
+    pd_ = scoring.probability(raw, link)
     population = np.load(part / POPULATION) if (part / POPULATION).is_file() else None
     table = pd.DataFrame({"uscc": firms, "score": pd_, "band": scoring.bands(pd_, scoring.band_edges(population))})
     table = pd.concat([table, scoring.reasons(contributions, p.reasons)], axis=1)
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     table = table.assign(model=p.model.name, version=p.model.version, scored_at=now, held_by_all=pos >= 0)
     found = _metrics(local, frame, table, part)
-    files = {"score_bands.json": json.dumps(scoring.band_counts(table["band"].to_numpy()), indent=1).encode()}
+    files = {"score_bands.json": json.dumps(scoring.band_counts(table["band"].to_numpy()), indent=1).encode(),
+             BANDS_PLOT: _bands_plot(table, population, p.model.name)}  # fmt: skip
     out_dir = scores_dir(ctx)
     previous = monitoring.latest(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -72,6 +76,16 @@ def at_label_owner(
         write_atomic(ctx.outputs_dir / name, data)
     artifacts = [*files, D.SCORES, *([D.ALERTS] if p.monitor is not None else [])]
     write_json(ctx.outputs_dir / "metrics.json", {"metrics": found, "artifacts": artifacts})
+
+
+def _bands_plot(table: pd.DataFrame, population: np.ndarray | None, model: str) -> bytes:
+    """This scoring's band shares beside the training population's (by construction 20/20/20/20/15/5)."""
+    shares = {"this scoring": [float(np.mean(table["band"] == b)) for b in scoring.BAND_NAMES]}
+    if population is not None:
+        edges = scoring.band_edges(population)
+        trained = scoring.bands(population, edges)
+        shares = {"training population": [float(np.mean(trained == b)) for b in scoring.BAND_NAMES], **shares}
+    return metrics.bands_plot(shares, scoring.BAND_NAMES, f"Risk bands: {model}")
 
 
 def _metrics(local: LocalData, frame: pd.DataFrame, table: pd.DataFrame, part: Path) -> dict[str, float]:

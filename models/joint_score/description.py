@@ -20,6 +20,7 @@ from enclave.jobspec import JobSpec
 from models.jobtype import Devices, JobType
 from models.joint_score import params as P
 from models.part import PartRecord
+from models.scoring import PSI_WARNING
 from protocols.errors import RefusedError, SpecError
 from protocols.messages import Outputs
 
@@ -43,6 +44,7 @@ class JointScore(JobType):
     stages = (STAGE_PSI, STAGE_SCORE, STAGE_MONITOR, STAGE_SAVE)
     outputs = (
         Declared("score_bands.json", "score_bands", "application/json"),
+        Declared("score_bands.png", "plots", "image/png"),
         Declared(SCORES, "scores", "application/vnd.apache.parquet", per_firm=True),
         Declared(ALERTS, "alerts", "application/vnd.apache.parquet", per_firm=True),
     )
@@ -101,6 +103,10 @@ class JointScore(JobType):
             out["book"] = {"auc": m["auc"], "ks": m["ks"], "default_rate": m.get("default_rate")}
         if p.monitor is not None:
             out["alerts"] = {k.removeprefix("alerts_"): int(v) for k, v in m.items() if k.startswith("alerts_")}
+        psi = m.get("stability_psi")
+        if psi is not None and psi > PSI_WARNING:
+            out["warnings"] = [f"the scores have shifted from the training population (stability index {psi:.3f} "
+                               f"> {PSI_WARNING}); review the model before relying on it"]  # fmt: skip
         return out
 
     def model_versions(self, spec: JobSpec) -> list[tuple[str, str]]:

@@ -39,6 +39,9 @@ from models.part import KINDS, PartRecord
 from models.prep import LinearPrep, TreePrep, holdout_mask
 from protocols.errors import JobFailedError
 
+# SS-LR's sigmoid in SPU (SecretFlow's first-order Taylor form); scoring applies the same link.
+SSLR_LINK = "t1"
+
 
 @dataclass(frozen=True)
 class Split:
@@ -164,7 +167,8 @@ def _sslr(
     train = fed.frame(lambda: split.lin_prep.apply(split.x_train))
     lr = SSRegression(spu)
     lr.fit(train, y_train, epochs=q.epochs, learning_rate=q.learning_rate, batch_size=q.batch_size,
-           sig_type="t1", reg_type="logistic", penalty="l2", l2_norm=q.l2_norm, epoch_callback=epoch_done)  # fmt: skip
+           sig_type=SSLR_LINK, reg_type="logistic", penalty="l2", l2_norm=q.l2_norm,
+           epoch_callback=epoch_done)  # fmt: skip
     scores = lr.predict(fed.frame(lambda: split.lin_prep.apply(split.x_test)), to_pyu=fed.label).partitions[fed.label]
     weights = lr.save_model().weights
     # Partition widths are already known to all: SS-LR shares them to train.
@@ -185,7 +189,7 @@ def _save_linear_part(w: np.ndarray, part: str, prep: LinearPrep) -> None:
     d.mkdir(parents=True, exist_ok=True)
     np.save(d / "weights.npy", np.asarray(w, dtype="float64"))
     write_json(d / "prep.json", {"median": prep.median, "mean": prep.mean, "std": prep.std, "flags": list(prep.flags),
-                                 "logged": list(prep.logged)})  # fmt: skip
+                                 "logged": list(prep.logged), "link": SSLR_LINK})  # fmt: skip
 
 
 def _save_bias(b: np.ndarray, part: str) -> None:

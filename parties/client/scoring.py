@@ -9,6 +9,7 @@ alerts stay in the bank's home; the summary names where.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -70,7 +71,7 @@ def summarise(home: Home, result: dict[str, Any], spec: JobSpec) -> dict[str, An
         "mlflow": result.get("mlflow", {}),
         "seconds": result.get("seconds"),
     }
-    for key in ("book", "alerts"):
+    for key in ("book", "alerts", "warnings"):
         if key in result:
             out[key] = result[key]
     if "alerts" in result:
@@ -85,7 +86,10 @@ def score(home: Home, model: str, dataset: str, progress: Progress | None = prin
     from parties.client import api
 
     spec = spec_for(home, model, dataset, **kw)
-    return summarise(home, api.run(spec, home, progress), spec)
+    out = summarise(home, api.run(spec, home, progress), spec)
+    for warning in out.get("warnings", []):
+        print(f"warning: {warning}", file=sys.stderr)
+    return out
 
 
 def monitor(

@@ -308,6 +308,8 @@ class Coordinator:
             self._audit(job, "model_registered", {"mlflow_run_id": run_id, "models": registered})
         for name, version in registry.get(job.spec.job_type).model_versions(job.spec):
             tracker.link(run_id, name, version)
+        if job.result.get("warnings"):
+            tracker.client.set_tag(run_id, "safehouse.warnings", " | ".join(job.result["warnings"]))
 
     def _abort(self, job: CoordJob, state: JobState, reason: str) -> None:
         log.warning("job %s ending %s: %s", job.job_id, state.value, reason)

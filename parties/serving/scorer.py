@@ -173,7 +173,7 @@ class Scorer:
         self._check_policy(model)
         replies = self._pieces(model, code)
         raw, names, values = _combine(model, own, replies)
-        pd_ = scoring.probability(np.array([raw]))
+        pd_ = scoring.probability(np.array([raw]), model.part.link)
         return {
             "uscc": code,
             "score": float(pd_[0]),
