@@ -30,7 +30,9 @@ Emit = Callable[[str, str], None]
 
 @dataclass(frozen=True)
 class HeuNeeds:
-    """A homomorphic-encryption device: its scheme and key size; the label owner keeps the secret key."""
+    """The homomorphic encryption a program uses: scheme and key size (nodes refuse short keys).
+
+    The program makes its own keys (the label owner keeps the secret key); no device is set up for it."""
 
     schema: str
     key_bits: int

@@ -28,7 +28,7 @@ import pandas as pd
 
 from enclave.controls import desens
 from enclave.files import sha256_dir, write_json
-from models import psi, trees
+from models import combine, psi, scoring, trees
 from models.federation import Federation
 from models.jobtype import JobContext, ProgramResult, StageClock
 from models.joint_train import description as D
@@ -75,8 +75,7 @@ def run(ctx: JobContext, devices: Mapping[str, Any]) -> ProgramResult:
     parts: dict[str, str] = {}
     if p.sgb is not None:
         with clock.stage(D.STAGE_SGB, f"SecureBoost: {p.sgb.num_boost_round} trees, depth {p.sgb.max_depth}"):
-            scores["sgb"], model = _sgb(ctx, p.sgb, p.seed, devices["heu"], fed, split, y_train)
-            _save_sgb(ctx, model, fed, split.tree_prep, list(local.features))
+            scores["sgb"] = _sgb(ctx, p.sgb, fed, split, local)
     if p.sslr is not None:
         with clock.stage(D.STAGE_SSLR, f"SS-LR (SPU): {p.sslr.epochs} epochs"):
             scores["sslr"], saved = _sslr(ctx, p.sslr, devices["spu"], fed, split, y_train)
@@ -124,35 +123,25 @@ def _label_rows(split: Split, label: str, rows: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({label: split.y[rows]})
 
 
-def _sgb(
-    ctx: JobContext, q: SgbParams, seed: int, heu: Any, fed: Federation, split: Split, y_train: Any
-) -> tuple[Any, Any]:
-    from secretflow.ml.boost.sgb_v import Sgb
+def _sgb(ctx: JobContext, q: SgbParams, fed: Federation, split: Split, local: LocalData) -> Any:
+    """Train SecureBoost and save this party's part; the label owner gets held-out probabilities, others None."""
+    from models import secureboost
 
-    def progress(_model: Any, epoch: int, _log: Any) -> None:
-        ctx.emit(D.STAGE_SGB, f"tree {epoch + 1}/{q.num_boost_round}")
+    def progress(tree: int, trees: int) -> None:
+        ctx.emit(D.STAGE_SGB, f"tree {tree}/{trees}")
 
-    params = {
-        "num_boost_round": q.num_boost_round,
-        "max_depth": q.max_depth,
-        "learning_rate": q.learning_rate,
-        "reg_lambda": q.reg_lambda,
-        "gamma": q.gamma,
-        "sketch_eps": q.sketch_eps,
-        "objective": "logistic",
-        "base_score": 0.0,
-        "seed": seed,
-    }
-    train = fed.frame(lambda: split.tree_prep.apply(split.x_train))
-    model = Sgb(heu).train(params, train, y_train, dump_function=progress)
-    scores = model.predict(fed.frame(lambda: split.tree_prep.apply(split.x_test)))  # at the label owner only
-    return scores, model
-
-
-def _save_sgb(ctx: JobContext, model: Any, fed: Federation, prep: TreePrep, features: list[str]) -> None:
-    part = ctx.model_dir / "sgb"
-    model.save_model({pyu: str(part) for pyu in fed.pyus.values()})
-    write_json(part / "prep.json", {"features": features, "fill": prep.fill})
+    prep, features = split.tree_prep, list(local.features)
+    x_train = prep.apply(split.x_train).to_numpy(dtype="float64")
+    y = split.y[~split.test] if split.y is not None else None
+    categories = combine.reporting_categories(local.schema, local.features)
+    label, me = ctx.spec.label_party, ctx.party
+    part = secureboost.train(fed.pyus, label, me, q, features, x_train, y, categories, progress)
+    where = ctx.model_dir / "sgb"
+    secureboost.save_part(part, where)
+    write_json(where / "prep.json", {"features": features, "fill": prep.fill})
+    x_test = prep.apply(split.x_test).to_numpy(dtype="float64")
+    found = secureboost.predict(fed.pyus, label, me, part, x_test)  # the label owner's only
+    return scoring.probability(found.raw, "logistic") if found is not None else None
 
 
 def _sslr(

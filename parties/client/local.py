@@ -28,7 +28,7 @@ from enclave.federation import Federation, Member
 from enclave.home import Home
 from parties.procs import kill_group, wait_for_file
 from parties.serving.client import SERVE_FILE
-from protocols.errors import UnavailableError
+from protocols.errors import SafehouseError, UnavailableError
 
 
 def safehouse_command() -> list[str]:
@@ -110,10 +110,21 @@ class LocalCluster:
         return f"{self.host}:{port}"
 
     def federation(self) -> Federation:
+        # Scoring services outlive a job's cluster (``safehouse serve`` runs on its own): keep
+        # the addresses they published unless this cluster started its own.
+        published = self._published_scoring()
         members = {
-            p: Member(p, addr, p, self.host, scoring=self.scoring.get(p)) for p, addr in self.node_addresses.items()
+            p: Member(p, addr, p, self.host, scoring=self.scoring.get(p, published.get(p)))
+            for p, addr in self.node_addresses.items()
         }
         return Federation("local", Member("coordinator", self.address, "coordinator"), members)
+
+    def _published_scoring(self) -> dict[str, str]:
+        try:
+            fed = federation.load(self.home.root / federation.FILE)
+        except SafehouseError:
+            return {}  # no federation file yet, or an unreadable one this cluster replaces
+        return {p: m.scoring for p, m in fed.parties.items() if m.scoring is not None}
 
     def start(self) -> LocalCluster:
         try:

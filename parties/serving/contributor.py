@@ -108,18 +108,22 @@ class Contributor:
         for record_file in sorted(self.models_root.glob(f"*/*/{parts.FILE}")):
             job_id, kind = record_file.parent.parent.name, record_file.parent.name
             try:
-                served = self._load(job_id, kind)
+                if parts.PartRecord.read(record_file.parent).label_party == self.config.party:
+                    continue  # its own model: the scorer's to load
+                self._load(job_id, kind)
             except (SpecError, NotFoundError) as e:
                 log.warning("not serving %s/%s: %s", job_id, kind, e)
                 continue
-            if served.part.record.label_party != self.config.party:
-                loaded.append(f"{job_id}/{kind}")
+            loaded.append(f"{job_id}/{kind}")
         return loaded
 
     def _load(self, job_id: str, kind: str) -> Served:
         where = self.models_root / job_id / kind
         if not (where / parts.FILE).is_file():
             raise NotFoundError(f"party {self.config.party!r} holds no {kind} part trained by job {job_id}")
+        if parts.PartRecord.read(where).label_party == self.config.party:
+            # The label owner's own parts are the scorer's; it contributes to no one.
+            raise NotFoundError(f"party {self.config.party!r} owns the label of job {job_id}; it serves no partner")
         part = parts.load(where)
         rec = part.record
         ds = self.config.party_home.dataset_dir(rec.dataset)

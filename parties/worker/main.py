@@ -109,7 +109,7 @@ def _run(job_dir: Path, cfg: dict[str, Any], emit: Events) -> None:
     if plan.sidecar is not None:
         _start_sidecar(job_dir, plan.sidecar)
     hardening.install()
-    devs = devices.init(cfg["job_id"], cfg["party"], plan, spec, needs)
+    devs = devices.init(cfg["job_id"], cfg["party"], plan, needs)
     ctx = JobContext(cfg["job_id"], cfg["party"], spec, Path(cfg["dataset_dir"]), job_dir, Path(cfg["model_dir"]), emit)
     result = program(ctx, devs)
     # ru_maxrss is in KiB on Linux: this worker's peak memory for the job.
