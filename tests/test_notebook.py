@@ -24,12 +24,33 @@ def test_walkthrough_notebook_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     NotebookClient(
         nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "notebooks")}}
     ).execute()
-    outputs = "\n".join(
-        o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
-        for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
-    )  # fmt: skip
+    outputs = _text(nb)
     assert "SecureBoost" in outputs and "audit problems: []" in outputs
     images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert len(images) == 2
     assert not any(o.get("output_type") == "error" for c in nb.cells for o in c.get("outputs", []))
     assert os.environ["SAFEHOUSE_HOME"].startswith(str(tmp_path))
+
+
+def test_scoring_and_monitoring_notebook_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SAFEHOUSE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SAFEHOUSE_NB_ROWS", "600")
+    nb = nbformat.read(ROOT / "notebooks" / "scoring_and_monitoring.ipynb", as_version=4)
+    NotebookClient(
+        nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "notebooks")}}
+    ).execute()
+    outputs = _text(nb)
+    assert not any(o.get("output_type") == "error" for c in nb.cells for o in c.get("outputs", []))
+    for line in ("equals the batch score: True", "alerts for exactly the changed firms: True",
+                 "platform reasons are categories only: True", "audit problems: []", "INVALID_USCC",
+                 "MODEL_NOT_LOADED"):  # fmt: skip
+        assert line in outputs, line
+    images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
+    assert len(images) == 2  # the score bands from MLflow and the reason codes
+
+
+def _text(nb: nbformat.NotebookNode) -> str:
+    return "\n".join(
+        o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
+        for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+    )  # fmt: skip

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from enclave.home import Home
 from enclave.jobspec import JobSpec, document
 from models import registry
 from models.joint_score.params import MonitorParams
+from parties.serving.client import OnlineClient, client_for
 from parties.tracking import Tracker
 from protocols.errors import SpecError
 
@@ -110,3 +112,18 @@ def read_table(path: str | Path) -> Any:
     import pandas as pd
 
     return pd.read_parquet(path)
+
+
+@contextmanager
+def serving(home: Home, parties: Sequence[str], insecure_dev: bool = False) -> Iterator[OnlineClient]:
+    """Local scoring services for a notebook or a trial: every party's node and ``safehouse serve``,
+    contributors first, the label owner last; yields the label owner's client. Stops them on exit."""
+    from parties.client.local import LocalCluster
+
+    with LocalCluster(home, list(parties), insecure_dev=insecure_dev) as cluster:
+        cluster.serve(list(parties))
+        client = client_for(home, parties[-1], insecure_dev=insecure_dev)
+        try:
+            yield client
+        finally:
+            client.close()

@@ -17,7 +17,6 @@ import time
 import traceback
 from pathlib import Path
 
-from models import registry
 from models.jobtype import Devices
 from parties.worker import devices, hardening, links
 from protocols.messages import Endpoint
@@ -29,9 +28,7 @@ def main(me: str, cfg: dict) -> dict:
         hardening.install()
     cluster = [Endpoint(p, "127.0.0.1", *cfg["ports"][p]) for p in ("bank", "platform")]
     plan = links.plan(me, cluster, ["bank", "platform"], None, {}, "127.0.0.1", out)
-    parties = {p: {"dataset": "d", "features": [f"x_{p}"]} for p in ("bank", "platform")}
-    spec = registry.parse_spec({"name": "victim", "parties": parties, "label": {"party": "bank", "column": "y"}})
-    devices.init(f"victim-{cfg['run']}", me, plan, spec, Devices())
+    devices.init(f"victim-{cfg['run']}", me, plan, Devices())
     import secretflow as sf
 
     (out / f"ready-{me}").write_text("1")
