@@ -154,8 +154,14 @@ def _sslr(
         ctx.emit(D.STAGE_SSLR, f"epoch {epoch + 1}/{q.epochs}")
 
     train = fed.frame(lambda: split.lin_prep.apply(split.x_train))
+    # SecretFlow runs floor(rows / batch_size) batches per epoch: none at all, and all-zero
+    # weights, when the batch exceeds the training rows (known to every party from the split).
+    rows = int((~split.test).sum())
+    batch = min(q.batch_size, rows)
+    if batch < q.batch_size:
+        ctx.emit(D.STAGE_SSLR, f"batch size {q.batch_size} exceeds the {rows} training rows: using {batch}")
     lr = SSRegression(spu)
-    lr.fit(train, y_train, epochs=q.epochs, learning_rate=q.learning_rate, batch_size=q.batch_size,
+    lr.fit(train, y_train, epochs=q.epochs, learning_rate=q.learning_rate, batch_size=batch,
            sig_type=SSLR_LINK, reg_type="logistic", penalty="l2", l2_norm=q.l2_norm,
            epoch_callback=epoch_done)  # fmt: skip
     scores = lr.predict(fed.frame(lambda: split.lin_prep.apply(split.x_test)), to_pyu=fed.label).partitions[fed.label]
