@@ -19,7 +19,7 @@ a job spec.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -141,3 +141,22 @@ def load(path: Path) -> Federation:
     fed = parse(raw, str(path))
     _cache[path] = (stamp, fed)
     return fed
+
+
+LOCAL = "local"  # the name of a federation one machine's local launcher writes
+
+
+def publish_local_scoring(path: Path, party: str, address: str) -> bool:
+    """In a local federation (every role on this machine, one shared file), record ``party``'s
+    scoring address; returns False, changing nothing, for any other federation."""
+    import fcntl
+
+    with (path.parent / f".{path.name}.lock").open("a") as lock:
+        # Several services may start at once; each rewrites the whole file.
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        fed = load(path)
+        if fed.name != LOCAL:
+            return False
+        member = replace(fed.party(party), scoring=address)
+        replace(fed, parties={**fed.parties, party: member}).write(path)
+    return True

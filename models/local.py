@@ -24,6 +24,13 @@ from models.jobtype import JobContext
 CONSENT_FILE = "consent.json"
 TMP_DIR = "tmp"
 
+# PSI's key files in the job directory (models.psi writes them; every job removes them).
+PSI_IN = "psi_in.csv"
+PSI_OUT = "psi_out.csv"
+PSI_REPORT = "psi_report.json"
+# SPU leaves a digest of the input keys beside the input file.
+KEY_FILES = (PSI_IN, PSI_OUT, PSI_IN + ".meta", PSI_REPORT)
+
 
 @dataclass(frozen=True)
 class Aligned:
@@ -73,9 +80,7 @@ class LocalData:
 def discard_transient(job_dir: Path, model_dir: Path, keep_model: bool) -> None:
     """Remove what a job must not leave behind: key files, the authorised-firm list and,
     unless the job succeeded, any model part it had begun to write."""
-    from models import psi
-
-    for name in (*psi.KEY_FILES, CONSENT_FILE):
+    for name in (*KEY_FILES, CONSENT_FILE):
         (job_dir / name).unlink(missing_ok=True)
     # Libraries' temporary files (PSI's sorted key lists among them) live here, never in /tmp.
     shutil.rmtree(job_dir / TMP_DIR, ignore_errors=True)

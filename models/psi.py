@@ -25,14 +25,8 @@ import numpy as np
 import pandas as pd
 
 from models.jobtype import JobContext
-from models.local import LocalData, write_key_file
+from models.local import KEY_FILES, PSI_IN, PSI_OUT, PSI_REPORT, LocalData, write_key_file
 from protocols.errors import JobFailedError, SpecError
-
-PSI_IN = "psi_in.csv"
-PSI_OUT = "psi_out.csv"
-PSI_REPORT = "psi_report.json"
-# SPU leaves a digest of the input keys beside the input file.
-KEY_FILES = (PSI_IN, PSI_OUT, PSI_IN + ".meta", PSI_REPORT)
 
 
 def intersect(spu: Any, pyus: Mapping[str, Any], ctx: JobContext, local: LocalData, minimum: int = 20) -> np.ndarray:

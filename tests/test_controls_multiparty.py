@@ -16,12 +16,12 @@ import pytest
 import yaml
 from mlflow.tracking import MlflowClient
 
-from enclave.controls import audit, consent
+from enclave.controls import audit, consent, pki
 from enclave.data import catalogue as synth
 from enclave.data import dataset
 from enclave.home import Home
 from parties.client import api
-from parties.client.local import LocalCluster, client_tls, safehouse_command
+from parties.client.local import LocalCluster, safehouse_command
 from parties.transport.grpc_links import GrpcCoordinatorLink
 from protocols.constants import JobState
 from tests.test_multiparty import city, spec_for
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.multiparty
 
 
 def run_job(cluster: LocalCluster, spec_yaml: str) -> Any:
-    client = GrpcCoordinatorLink(cluster.address, client_tls(cluster.home, "bank"))
+    client = GrpcCoordinatorLink(cluster.address, pki.holder_tls(cluster.home, "bank"))
     return api.follow(client, client.submit(spec_yaml).job_id)
 
 
@@ -84,7 +84,12 @@ def test_controls_across_jobs(small_city_home: Home, tmp_path: Path, cluster_fac
         for r in (r1, r2)
     ]
     parts = [{p: v["part_sha256"] for p, v in json.loads(Path(m).read_text())["parties"].items()} for m in manifests]
-    assert parts[0] == parts[1], "withheld values changed a model part"
+    assert parts[0].keys() == parts[1].keys() == {"platform", "bank"}
+    # Each part's registered hash also covers its record (part.json), which names its job;
+    # the model itself (the part and its preparation) must be byte for byte the same.
+    for p in ("platform", "bank"):
+        before, after = (_model_files(home.party(p).root / "models" / j.job_id / "sgb") for j in (first, second))
+        assert before == after, f"withheld values changed {p}'s model part"
 
     # 3. Revocations apply from the next job.
     ids = [a.id for a in book.authorisations if a.uscc in authorised][:5]
@@ -137,3 +142,11 @@ def test_controls_across_jobs(small_city_home: Home, tmp_path: Path, cluster_fac
     assert shown.returncode == 0
     for kind in ("job_request", "policy_decision", "dataset_fingerprint", "output_release", "model_registered"):
         assert kind in shown.stdout
+
+
+def _model_files(part: Path) -> dict[str, bytes]:
+    """A part's files but its record, by name."""
+    files = {f.name: f.read_bytes() for f in part.iterdir() if f.is_file() and f.name != "part.json"}
+    if "secureboost.json" not in files:
+        raise AssertionError(f"{part} holds no SecureBoost part: {sorted(files)}")
+    return files

@@ -22,10 +22,10 @@ import psutil
 import pytest
 import yaml
 
-from enclave.controls import audit
+from enclave.controls import audit, pki
 from enclave.home import Home
 from parties.client import api
-from parties.client.local import LocalCluster, client_tls
+from parties.client.local import LocalCluster
 from parties.procs import works_in
 from parties.transport.grpc_links import GrpcCoordinatorLink
 from protocols.constants import JobState
@@ -54,7 +54,7 @@ def lab(small_city_home: Home, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 def client(cluster: LocalCluster) -> GrpcCoordinatorLink:
-    return GrpcCoordinatorLink(cluster.address, client_tls(cluster.home, "bank"))
+    return GrpcCoordinatorLink(cluster.address, pki.holder_tls(cluster.home, "bank"))
 
 
 def stage_began(home: Home, party: str, job_id: str, stage: str) -> bool:

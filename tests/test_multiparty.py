@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from mlflow.tracking import MlflowClient
 
+from enclave.controls import pki
 from enclave.data import catalogue as synth
 from enclave.data import dataset
 from enclave.data import schema as sch
@@ -28,7 +29,7 @@ from enclave.home import Home
 from enclave.jobspec import JobSpec
 from models import registry
 from parties.client import api
-from parties.client.local import LocalCluster, client_tls, safehouse_command
+from parties.client.local import LocalCluster, safehouse_command
 from parties.procs import pid_alive
 from parties.tracking import EXPERIMENT
 from parties.transport.grpc_links import GrpcCoordinatorLink
@@ -72,7 +73,7 @@ def spec_for(
 def start_job(home: Home, spec: JobSpec, cluster_factory: Any) -> tuple[GrpcCoordinatorLink, str]:
     """Start one process per party and a coordinator; submit the job."""
     cluster: LocalCluster = cluster_factory(home, spec.party_names)
-    client = GrpcCoordinatorLink(cluster.address, client_tls(home, spec.label_party))
+    client = GrpcCoordinatorLink(cluster.address, pki.holder_tls(home, spec.label_party))
     return client, client.submit(spec.to_yaml()).job_id
 
 

@@ -20,7 +20,7 @@ import pytest
 from enclave.controls import pki
 from enclave.controls.pki import TlsFiles
 from enclave.home import Home
-from parties.client.local import LocalCluster, client_tls
+from parties.client.local import LocalCluster
 from parties.transport.grpc_links import GrpcCoordinatorLink, GrpcNodeLink
 from protocols.errors import ForbiddenError, UnavailableError
 from tests.test_multiparty import city, spec_for, wait_until
@@ -89,7 +89,7 @@ def test_every_port_of_a_running_job_refuses_outsiders(outsiders: dict[str, Any]
     home: Home = outsiders["home"]
     spec = spec_for(home, trees=60)
     cluster: LocalCluster = cluster_factory(home, spec.party_names)
-    client = GrpcCoordinatorLink(cluster.address, client_tls(home, "bank"))
+    client = GrpcCoordinatorLink(cluster.address, pki.holder_tls(home, "bank"))
     job_id = client.submit(spec.to_yaml()).job_id
     running = wait_until(client, job_id, lambda s: any(p.detail.startswith("tree") for p in s.parties), 180)
     assert not running.state.terminal, running.detail

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from enclave.home import check_name
+from enclave.home import Home, check_name
 from protocols.errors import SpecError
 
 CA_KEY = "ca.key"
@@ -164,3 +164,9 @@ def identity_of(cert_pem: bytes) -> str:
     if not dns:
         raise SpecError("certificate has no DNS name: it names no identity")
     return str(dns[0])
+
+
+def holder_tls(home: Home, name: str, insecure_dev: bool = False) -> TlsFiles | None:
+    """The certificate ``name`` (a party's operator, a service) calls other roles with; None in
+    ``--insecure-dev``."""
+    return None if insecure_dev else TlsFiles.in_dir(home.tls_dir(name)).check()

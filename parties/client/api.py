@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from enclave import federation
+from enclave.controls import pki
 from enclave.data import importing
 from enclave.home import Home
 from enclave.jobspec import JobSpec
 from models import registry
 from models.joint_train.params import JointTrainParams
 from parties.client import workflows
-from parties.client.local import LocalCluster, client_tls
+from parties.client.local import LocalCluster
 from parties.tracking import Tracker
 from parties.transport import CoordinatorService
 from parties.transport.grpc_links import GrpcCoordinatorLink
@@ -116,12 +117,14 @@ def run(
         return follow(client, job_id, progress)
 
     if spec.local:
+        # The local launcher makes the PKI first, so the certificate is read after it starts.
         with LocalCluster(home, spec.party_names, insecure_dev=insecure_dev) as cluster:
-            status = submit_and_follow(GrpcCoordinatorLink(cluster.address, client_tls(home, submitter, insecure_dev)))
+            tls = pki.holder_tls(home, submitter, insecure_dev)
+            status = submit_and_follow(GrpcCoordinatorLink(cluster.address, tls))
     else:
         fed = federation.load(home.root / federation.FILE)
         address = coordinator or fed.coordinator.address
-        tls = client_tls(home, submitter, insecure_dev)
+        tls = pki.holder_tls(home, submitter, insecure_dev)
         status = submit_and_follow(GrpcCoordinatorLink(address, tls, fed.coordinator.identity))
     result = summary(status)
     if _pooled(spec):

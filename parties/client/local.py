@@ -60,11 +60,6 @@ def ensure_pki(home: Home, identities: list[str], hosts: tuple[str, ...] = ("127
             pki.issue(home.pki_dir, name, home.tls_dir(name), hosts)
 
 
-def client_tls(home: Home, party: str, insecure_dev: bool = False) -> TlsFiles | None:
-    """The certificate a party's operator submits and follows jobs with."""
-    return None if insecure_dev else TlsFiles.in_dir(home.tls_dir(party)).check()
-
-
 @dataclass
 class LocalCluster:
     home: Home
@@ -117,7 +112,7 @@ class LocalCluster:
             p: Member(p, addr, p, self.host, scoring=self.scoring.get(p, published.get(p)))
             for p, addr in self.node_addresses.items()
         }
-        return Federation("local", Member("coordinator", self.address, "coordinator"), members)
+        return Federation(federation.LOCAL, Member("coordinator", self.address, "coordinator"), members)
 
     def _published_scoring(self) -> dict[str, str]:
         try:

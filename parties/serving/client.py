@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from enclave.controls import pki
 from enclave.controls.pki import TlsFiles
 from enclave.home import Home
 from protocols.errors import NotFoundError, SafehouseError, UnavailableError
@@ -118,9 +119,8 @@ def service_url(party_root: Path) -> str:
 def client_for(home: Home, party: str, url: str | None = None, insecure_dev: bool = False) -> OnlineClient:
     """A client acting as ``party`` (with its certificate) towards its own scoring endpoint."""
     from enclave import federation
-    from parties.client.local import client_tls
 
-    tls = client_tls(home, party, insecure_dev)
+    tls = pki.holder_tls(home, party, insecure_dev)
     fed_file = home.root / federation.FILE
     identity = federation.load(fed_file).party(party).identity if fed_file.is_file() else party
     return OnlineClient(url or service_url(home.party(party).root), tls, identity)

@@ -4,7 +4,9 @@ It starts the parts of the service this party has a use for: the contributor
 (gRPC, mutual TLS) when it holds parts of other parties' models, the scorer and
 its HTTPS endpoint when it is the label owner of registered models. It writes
 ``serving.json`` in the party's home (addresses, pid, loaded models) for local
-tools, and removes it on the way out. Its audit entries go to the party's own
+tools, and removes it on the way out. In a local federation (one machine, one
+shared federation file) it records its gRPC address there for its partners;
+elsewhere the federation operator names each party's ``scoring`` address. Its audit entries go to the party's own
 ``audit-serving.jsonl``, signed with the party's key, beside the node's trail.
 """
 
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from enclave import federation
 from enclave.controls import keys
 from enclave.controls.audit import SERVING_AUDIT_FILE, AuditLog
 from enclave.files import write_atomic
@@ -68,6 +71,9 @@ def run(config: NodeConfig, options: ServeOptions) -> int:
             lambda s: pb_grpc.add_ScoringServicer_to_server(ScoringServicer(contributor), s),
             options.host, options.port, config.tls)  # fmt: skip
         doc["grpc"] = f"{options.host}:{port}"
+        if federation.publish_local_scoring(config.federation_file or config.home.root / federation.FILE,
+                                            config.party, doc["grpc"]):  # fmt: skip
+            log.info("local federation: %s's scoring address recorded", config.party)
     if models:
         scorer = Scorer(config, tally, models, options.reasons)
         own = config.federation().party(config.party).identity if config.secure else config.party
