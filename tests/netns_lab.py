@@ -89,12 +89,19 @@ _TEARDOWN_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
 
 # Runs as root inside the exec's own mount namespace, then becomes the program.
 # $1 umask, $2 "hidepid" or "", $3 private tmp dir or "", $4 directory to hide or "",
-# $5 path to keep visible under it, $6 an empty staging directory; the rest is
-# setpriv's command line.
+# $5 path to keep visible under it, $6 an empty staging directory, $7 the checkout
+# when it lies under /tmp (the private /tmp would hide it) or "", $8 its staging
+# directory; the rest is setpriv's command line.
 _PRELUDE = r"""set -e
-umask "$1"; pids=$2 tmp=$3 hide=$4 keep=$5 stage=$6; shift 6
+umask "$1"; pids=$2 tmp=$3 hide=$4 keep=$5 stage=$6 tree=$7 tree_stage=$8; shift 8
 if [ -n "$pids" ]; then /usr/bin/mount -t proc -o hidepid=invisible,nosuid,nodev,noexec netns-lab /proc; fi
+if [ -n "$tmp" ] && [ -n "$tree" ]; then /usr/bin/mount --bind "$tree" "$tree_stage"; fi
 if [ -n "$tmp" ]; then /usr/bin/mount --bind "$tmp" /tmp; fi
+if [ -n "$tmp" ] && [ -n "$tree" ]; then
+  /usr/bin/mkdir -p "$tree"
+  /usr/bin/mount --bind "$tree_stage" "$tree"
+  /usr/bin/mount -o remount,bind,ro "$tree"
+fi
 if [ -n "$hide" ]; then
   /usr/bin/mount --bind "$keep" "$stage"
   /usr/bin/mount -t tmpfs -o mode=0755,size=64k,nosuid,nodev netns-lab "$hide"
@@ -362,6 +369,7 @@ class NetnsLab:
     _started: list[_Started] = field(default_factory=list)
     _state: dict[str, Any] = field(default_factory=dict)
     _hidden: tuple[Path, Path] | None = None
+    _tree: Path | None = None
     _old_handlers: dict[int, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -387,10 +395,14 @@ class NetnsLab:
         os.chmod(self.base, 0o711)
         reap_stale(self.base)
         self._hidden = hidden_prefix(self.venv)
+        # A checkout under /tmp (a clone made there) would vanish behind each host's private /tmp.
+        tree = self.venv.resolve().parent
+        self._tree = tree if tree.is_relative_to("/tmp") else None
         self.subnet = self.subnet or pick_subnet(self.base)
         self.dir.mkdir(mode=0o711)
         os.chmod(self.dir, 0o711)  # others traverse to their homes, list nothing
         (self.dir / ".stage").mkdir(mode=0o700)
+        (self.dir / ".stage-tree").mkdir(mode=0o700)
         self._state = {
             "owner_pid": os.getpid(), "owner_start": _process_start(os.getpid()), "dir": str(self.dir),
             "keep_dir": self.keep_dir, "subnet": str(self.subnet), "namespaces": [], "root_links": [],
@@ -571,6 +583,7 @@ class NetnsLab:
             IP, "netns", "exec", host.netns, "/bin/sh", "-c", _PRELUDE, "netns-lab", f"{self.umask:04o}",
             "hidepid" if self.hide_pids else "",
             str(host.tmp or ""), str(hide), str(keep), str(self.dir / ".stage"),
+            str(self._tree or ""), str(self.dir / ".stage-tree"),
             SETPRIV, f"--reuid={host.uid}", f"--regid={host.gid}", "--init-groups",
             "--pdeathsig=KILL", *(["--no-new-privs"] if no_new_privs else []), "--", *argv,
         ]  # fmt: skip

@@ -126,6 +126,10 @@ def test_kill_a_role_during_a_stage(lab: dict[str, Any], role: str, stage: str) 
     wait_for(lambda: trail_ends(home, job_id).get("coordinator") == "failed", 15, "the coordinator's trail")
     ends = trail_ends(home, job_id)
     assert all(ends.get(p) == "failed" for p in PARTIES), ends
+    if stage != STAGES[-1]:
+        # The next case submits the same spec on the same parties and must get past this stage;
+        # the last stage's case runs it to success.
+        return
     # The same spec runs again, to success, on the same parties.
     again = api.follow(client(cluster), client(cluster).submit(lab["spec"]).job_id)
     assert again.state is JobState.SUCCEEDED, again.detail

@@ -132,9 +132,22 @@ def test_joint_job_end_to_end(small_city_home: Home, tmp_path: Path, cluster_fac
     for party in ("platform", "bank"):
         part = home.party(party).model_dir(job_id) / "sgb"
         assert manifest["parties"][party]["part_sha256"] == sha256_dir(part)
-    # The label holder keeps the leaf weights; the platform only its own splits.
-    assert any("leaf" in f.name for f in (home.party("bank").model_dir(job_id) / "sgb").rglob("*"))
-    assert not any("leaf" in f.name for f in (home.party("platform").model_dir(job_id) / "sgb").rglob("*"))
+    # The label holder keeps the trees and leaf weights; the platform only its own splits
+    # (feature and threshold per split node), no leaf value, no other party's feature.
+    bank_part, platform_part = (
+        json.loads((home.party(p).model_dir(job_id) / "sgb" / "secureboost.json").read_text())
+        for p in ("bank", "platform")
+    )
+    assert bank_part["role"] == "active" and platform_part["role"] == "passive"
+    leaves = [n for tree in bank_part["trees"] for n in tree.values() if "owner" not in n]
+    assert leaves and all(isinstance(n["value"], float) for n in leaves)
+    assert "value" not in json.dumps(platform_part)
+    # The bank's record of a platform split holds its reporting category, never feature or threshold.
+    theirs = [n for tree in bank_part["trees"] for n in tree.values() if n.get("owner") == "platform"]
+    assert theirs and all("feature" not in n and "threshold" not in n and n["category"] for n in theirs)
+    assert set(platform_part["features"]) == set(spec.party("platform").features)
+    own_splits = [fv for tree in platform_part["trees"] for fv in tree.values()]
+    assert own_splits and all(f in platform_part["features"] for f, _ in own_splits)
 
     # No row crossed to the coordinator or MLflow: no firm key appears there.
     coord_text = "".join(p.read_text() for p in home.coordinator.rglob("*.json"))

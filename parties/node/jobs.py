@@ -189,7 +189,6 @@ class JobManager:
                 raise RefusedError(f"job {job_id} cannot succeed here: the worker has not finished")
             self._stop_worker(job)
             self._end(job, state, C.STAGE_DONE if state is JobState.SUCCEEDED else job.record.stage, reason)
-        self._cleanup(job, state)
         return job.status(self.config.party)
 
     def shutdown(self) -> None:
@@ -214,7 +213,6 @@ class JobManager:
             if not record.state.terminal:
                 self._stop_worker(job)
                 self._end(job, JobState.FAILED, record.stage, "node restarted while the job ran")
-                self._cleanup(job, JobState.FAILED)
 
     def _worker_config(self, job: NodeJob, cluster: list[Endpoint]) -> dict[str, Any]:
         fed, tls = self.config.federation(), self.config.tls
@@ -307,7 +305,6 @@ class JobManager:
                         continue
                     self._stop_worker(job)
                     self._end(job, JobState.FAILED, job.record.stage, reason)
-                self._cleanup(job, JobState.FAILED)
                 ended.append(job.record.job_id)
         return ended
 
@@ -316,6 +313,8 @@ class JobManager:
         self.store.save(job.record)
 
     def _end(self, job: NodeJob, state: JobState, stage: str, detail: str) -> None:
+        # Clean up first: whoever reads the terminal state finds key files and partial parts gone.
+        self._cleanup(job, state)
         audit_hash = self.audit.append("job_end", job.record.job_id, {"state": state.value, "reason": detail})
         self._update(job, state=state, stage=stage, detail=detail, worker_pid=0, audit_hash=audit_hash)
         log.info("job %s -> %s (%s) %s", job.record.job_id, state.value, stage, detail)
@@ -335,7 +334,6 @@ class JobManager:
                 self._update(job, stage=C.STAGE_DONE, detail="worker finished", worker_pid=0)
                 return
             self._end(job, JobState.FAILED, job.record.stage, workers.failure_reason(job.job_dir, rc))
-        self._cleanup(job, JobState.FAILED)
 
     @staticmethod
     def _stop_worker(job: NodeJob) -> None:
