@@ -95,22 +95,3 @@ def tree_scores(model: Any, x: np.ndarray, pos: np.ndarray, prediction: Any) -> 
     contributions = contributions.reindex(columns=cols, fill_value=0.0)
     contributions.loc[held] = joint.reindex(columns=cols, fill_value=0.0).iloc[pos[held]].to_numpy()
     return raw, contributions
-
-
-def flat_bits(decisions: Sequence[Mapping[int, np.ndarray]], row: int = 0) -> bytes:
-    """One row's decision bits in tree order, nodes ascending, packed (an online reply)."""
-    bits = [bool(np.asarray(t[n])[row]) for t in decisions for n in sorted(t)]
-    return np.packbits(np.array(bits, dtype=bool)).tobytes()
-
-
-def bits_from_flat(data: bytes, nodes: Sequence[set[int]]) -> list[dict[int, np.ndarray]]:
-    """Inverse of :func:`flat_bits` for a party whose split nodes per tree are ``nodes``."""
-    count = sum(len(t) for t in nodes)
-    if len(data) != (count + 7) // 8:
-        raise ValueError(f"decision bits: {len(data)} bytes for {count} split nodes")
-    bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8), count=count).astype(bool)
-    out, i = [], 0
-    for t in nodes:
-        out.append({n: bits[i + j : i + j + 1] for j, n in enumerate(sorted(t))})
-        i += len(t)
-    return out

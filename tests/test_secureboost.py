@@ -9,7 +9,16 @@ import numpy as np
 import pytest
 
 from models.joint_train.params import SgbParams
-from models.secureboost import RETRAIN_MESSAGE, ActivePart, PassivePart, absent_prediction, load_part, save_part, wire
+from models.secureboost import (
+    RETRAIN_MESSAGE,
+    ActivePart,
+    PassivePart,
+    RowWalker,
+    absent_prediction,
+    load_part,
+    save_part,
+    wire,
+)
 from models.secureboost import grouping as gr
 from models.secureboost import histogram as hg
 from models.secureboost.binning import BinMapper, buckets_for, split_points
@@ -235,6 +244,30 @@ def test_rows_no_passive_party_holds_go_left_at_its_splits() -> None:
     assert got.contributions is not None and np.allclose(got.contributions.sum(axis=1), got.raw)
     with pytest.raises(TypeError):
         absent_prediction(platform, xa)
+
+
+def _flat(decisions: wire.Decisions, row: int) -> bytes:
+    """One row's packed decision bits, tree order, nodes ascending (what a partner sends online)."""
+    return np.packbits(np.array([bool(t[n][row]) for t in decisions for n in sorted(t)], dtype=bool)).tobytes()
+
+
+def test_the_one_row_walker_equals_the_vectorised_path() -> None:
+    active, platform, guarantor = _parts()
+    xa, xp, xg = _x()
+    decisions = {"platform": platform.decisions(xp), "guarantor": guarantor.decisions(xg)}
+    walker = RowWalker.of(active)
+    c = active.contributions(xa, decisions)
+    raw = active.predict_raw(xa, decisions)
+    assert list(walker.columns) == [k for k in c.columns if k != "bias"]
+    for row in range(len(xa)):
+        got_raw, got = walker.score(xa[row], {p: _flat(d, row) for p, d in decisions.items()})
+        assert got == c.drop(columns="bias").iloc[row].tolist() and got_raw == pytest.approx(raw[row], abs=1e-12)
+    # A partner that does not hold the firm: its splits send it left, as absent_prediction does.
+    absent = absent_prediction(active, xa)
+    for row in range(len(xa)):
+        assert walker.score(xa[row], {"platform": None, "guarantor": None})[0] == pytest.approx(absent.raw[row])
+    with pytest.raises(ValueError, match="decision bits of 'platform'"):
+        walker.score(xa[0], {"platform": b"\x00\x00", "guarantor": None})
 
 
 def test_a_passive_party_may_rename_its_categories_at_scoring() -> None:

@@ -66,11 +66,12 @@ from models.secureboost.model import (
     ActivePart,
     PassivePart,
     Prediction,
+    RowWalker,
     absent_prediction,
     load_part,
     save_part,
 )
 from models.secureboost.protocol import predict, train
 
-__all__ = ["RETRAIN_MESSAGE", "ActivePart", "PassivePart", "Prediction", "absent_prediction", "load_part", "predict",
-           "save_part", "train"]  # fmt: skip
+__all__ = ["RETRAIN_MESSAGE", "ActivePart", "PassivePart", "Prediction", "RowWalker", "absent_prediction", "load_part",
+           "predict", "save_part", "train"]  # fmt: skip

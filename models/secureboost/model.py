@@ -19,7 +19,7 @@ with :data:`RETRAIN_MESSAGE`.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -168,6 +168,77 @@ class ActivePart:
             out[n] = (at, np.where(left, 2 * n + 1, 2 * n + 2))
             pos[at] = out[n][1]
         return out
+
+
+_LEAF, _OWN, _PASSIVE = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class RowWalker:
+    """One row at a time in plain Python, for online scoring: on one row, a walk down each tree
+    costs less than the vectorised calls of :meth:`ActivePart.contributions`, and it holds the
+    interpreter for microseconds, not milliseconds, so concurrent calls do not queue on it.
+
+    Gives the same contributions (same columns, bias aside, added in the same order) and a raw
+    score equal to their sum plus ``bias`` (to rounding: the batch path sums in another order).
+    """
+
+    columns: tuple[str, ...]  # contribution columns, as ActivePart.contributions without "bias"
+    bias: float  # base score plus every tree's root value
+    # Per tree, node -> (kind, feature index or passive party, threshold or bit index, column).
+    trees: tuple[dict[int, tuple[int, Any, Any, int]], ...]
+    values: tuple[dict[int, float], ...]
+    bit_counts: Mapping[str, int]  # passive party -> its split nodes, all trees
+
+    @staticmethod
+    def of(part: ActivePart) -> RowWalker:
+        columns = (*part.features, *part.passive_columns())
+        index = {c: i for i, c in enumerate(columns)}
+        counts: dict[str, int] = {}
+        trees = []
+        for nodes in part.trees:
+            walk: dict[int, tuple[int, Any, Any, int]] = {}
+            for n in sorted(nodes):  # the order flat decision bits follow
+                node = nodes[n]
+                if node.is_leaf:
+                    walk[n] = (_LEAF, None, None, -1)
+                elif node.owner == part.party:
+                    walk[n] = (_OWN, part.features.index(str(node.feature)), float(node.threshold),  # type: ignore[arg-type]
+                               index[str(node.feature)])  # fmt: skip
+                else:
+                    owner = str(node.owner)
+                    walk[n] = (_PASSIVE, owner, counts.get(owner, 0), index[f"{owner}:{node.category}"])
+                    counts[owner] = counts.get(owner, 0) + 1
+            trees.append(walk)
+        values = tuple({n: float(node.value) for n, node in nodes.items()} for nodes in part.trees)
+        bias = float(part.base_score) + sum(v[0] for v in values)
+        return RowWalker(columns, bias, tuple(trees), values, counts)
+
+    def score(self, x_row: Sequence[float], flat_bits: Mapping[str, bytes | None]) -> tuple[float, list[float]]:
+        """Raw score and contributions of one row; ``flat_bits[party]`` is that party's packed
+        decisions (tree order, nodes ascending) or None for a row it does not hold (left, as missing)."""
+        bits = {p: self._unpack(p, flat_bits.get(p)) for p in self.bit_counts}
+        x = [float(v) for v in x_row]
+        out = [0.0] * len(self.columns)
+        for walk, values in zip(self.trees, self.values, strict=True):
+            n = 0
+            while True:
+                kind, a, b, col = walk[n]
+                if kind == _LEAF:
+                    break
+                left = x[a] < b if kind == _OWN else bits[a][b]
+                child = 2 * n + 1 if left else 2 * n + 2
+                out[col] += values[child] - values[n]
+                n = child
+        return self.bias + sum(out), out
+
+    def _unpack(self, party: str, data: bytes | None) -> list[bool]:
+        count = self.bit_counts[party]
+        if data is None:
+            return [True] * count
+        if len(data) != (count + 7) // 8:
+            raise ValueError(f"decision bits of {party!r}: {len(data)} bytes for {count} split nodes")
+        return np.unpackbits(np.frombuffer(data, dtype=np.uint8), count=count).astype(bool).tolist()
 
 
 def absent_prediction(part: ActivePart | PassivePart, x_own: np.ndarray) -> Prediction:

@@ -25,11 +25,12 @@ import numpy as np
 import pandas as pd
 
 from enclave.data import uscc
-from models import combine, scoring
 from models import part as parts
+from models import scoring
 from models.joint_score.assemble import POPULATION
 from models.joint_score.params import ModelRef
 from models.linear import by_feature
+from models.secureboost import ActivePart, RowWalker
 from parties.node.config import NodeConfig
 from parties.serving import live
 from parties.serving.contributor import JOB_TYPE, PURPOSE
@@ -74,6 +75,7 @@ class ServedModel:
     edges: np.ndarray
     rows: live.Watched[OwnRows]
     dataset: str
+    walker: RowWalker | None = None  # a tree model's one-row path
 
     @property
     def peers(self) -> list[str]:
@@ -122,7 +124,8 @@ def _load_model(
 
     rows = live.Watched(f"{name}:{version} over {ds!r}", live.table_files(directory), load)
     rows.get()
-    return ServedModel(ref, loaded, scoring.band_edges(population), rows, ds)
+    walker = RowWalker.of(loaded.tree) if isinstance(loaded.tree, ActivePart) else None
+    return ServedModel(ref, loaded, scoring.band_edges(population), rows, ds, walker)
 
 
 class Scorer:
@@ -291,18 +294,12 @@ def _combine(model: ServedModel, own: np.ndarray, replies: dict[str, Contributio
             values.append(np.fromiter(r.categories.values(), dtype="float64", count=len(r.categories)))
         joined = np.concatenate(values)
         return float(joined.sum() + (part.linear.bias or 0.0)), names, joined
-    active = part.tree
-    bits = {}
-    for peer in active.passive_parties():
-        reply = replies.get(peer)
-        nodes = active.passive_nodes(peer)
-        if reply is None or not reply.held:
-            bits[peer] = [{n: np.ones(1, dtype=bool) for n in t} for t in nodes]  # absent: as missing, left
-        else:
-            try:
-                bits[peer] = combine.bits_from_flat(reply.decisions, nodes)
-            except ValueError as e:
-                raise ServingError("PARTNER_REFUSED", 502, f"{peer} sent malformed decision bits: {e}") from None
-    contributions = active.contributions(own, bits)
-    named = contributions.drop(columns=["bias"])
-    return float(contributions.to_numpy().sum()), list(named.columns), named.to_numpy()[0]
+    walker = model.walker
+    if walker is None:
+        raise RuntimeError(f"model {model.label} has neither a linear part nor a tree walker")
+    flat = {p: (r.decisions if r.held else None) for p, r in replies.items()}
+    try:
+        raw, values = walker.score(own[0], flat)
+    except ValueError as e:
+        raise ServingError("PARTNER_REFUSED", 502, f"a partner sent malformed decision bits: {e}") from None
+    return raw, list(walker.columns), np.asarray(values)
