@@ -18,39 +18,32 @@ def test_walkthrough_notebook_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     if not data.is_file():
         pytest.fail(f"{data} is missing: the repository ships it for this notebook")
     monkeypatch.delenv("SAFEHOUSE_DATA", raising=False)
-    monkeypatch.setenv("SAFEHOUSE_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("SAFEHOUSE_NB_ROWS", "2500")
-    nb = nbformat.read(ROOT / "notebooks" / "joint_job_walkthrough.ipynb", as_version=4)
-    NotebookClient(
-        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "notebooks")}}
-    ).execute()
-    outputs = _text(nb)
+    outputs, images = _execute("joint_job_walkthrough.ipynb", tmp_path, monkeypatch, rows=2500)
     assert "SecureBoost" in outputs and "audit problems: []" in outputs
-    images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
-    assert len(images) == 2
-    assert not any(o.get("output_type") == "error" for c in nb.cells for o in c.get("outputs", []))
+    assert images == 2
     assert os.environ["SAFEHOUSE_HOME"].startswith(str(tmp_path))
 
 
 def test_scoring_and_monitoring_notebook_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SAFEHOUSE_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("SAFEHOUSE_NB_ROWS", "600")
-    nb = nbformat.read(ROOT / "notebooks" / "scoring_and_monitoring.ipynb", as_version=4)
-    NotebookClient(
-        nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "notebooks")}}
-    ).execute()
-    outputs = _text(nb)
-    assert not any(o.get("output_type") == "error" for c in nb.cells for o in c.get("outputs", []))
+    outputs, images = _execute("scoring_and_monitoring.ipynb", tmp_path, monkeypatch, rows=600)
     for line in ("equals the batch score: True", "alerts for exactly the changed firms: True",
                  "platform reasons are categories only: True", "audit problems: []", "INVALID_USCC",
                  "MODEL_NOT_LOADED"):  # fmt: skip
         assert line in outputs, line
-    images = [o for c in nb.cells for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
-    assert len(images) == 2  # the score bands from MLflow and the reason codes
+    assert images == 2  # the score bands from MLflow and the reason codes
 
 
-def _text(nb: nbformat.NotebookNode) -> str:
-    return "\n".join(
-        o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
-        for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
-    )  # fmt: skip
+def _execute(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rows: int) -> tuple[str, int]:
+    """Run a notebook top to bottom in a fresh home; its text outputs and its number of images.
+    Any cell's error fails the test (nbclient raises)."""
+    monkeypatch.setenv("SAFEHOUSE_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SAFEHOUSE_NB_ROWS", str(rows))
+    nb = nbformat.read(ROOT / "notebooks" / name, as_version=4)
+    NotebookClient(
+        nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(ROOT / "notebooks")}}
+    ).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    if any(o.get("output_type") == "error" for o in outputs):
+        raise AssertionError(f"{name}: a cell recorded an error")
+    text = "\n".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", "")) for o in outputs)
+    return text, sum("image/png" in o.get("data", {}) for o in outputs)
