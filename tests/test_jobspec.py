@@ -8,7 +8,8 @@ import pytest
 
 from models import registry
 from models.joint_train.params import JointTrainParams
-from protocols.errors import SpecError
+from parties.cli import common
+from protocols.errors import SafehouseError, SpecError
 
 GOOD = """
 name: credit-2025
@@ -86,3 +87,14 @@ def test_a_spec_never_carries_an_address() -> None:
     assert not registry.loads_spec(GOOD + "deployment: remote\n").local
     with pytest.raises(SpecError, match=r"parties\.bank\.endpoint: addresses come from the federation file"):
         registry.loads_spec(GOOD.replace("features: [x]}", "features: [x], endpoint: 'evil:1'}"))
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("1d", 86400.0), ("6h", 21600.0), ("30m", 1800.0), ("2.5s", 2.5)])
+def test_monitor_periods_parse(text: str, seconds: float) -> None:
+    assert common.duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "d", "0h", "-1d", "1w", "1.2.3m", "one day"])
+def test_bad_monitor_periods_say_what_is_expected(text: str) -> None:
+    with pytest.raises(SafehouseError, match="expected a period like 1d, 6h, 30m or 45s"):
+        common.duration(text)
