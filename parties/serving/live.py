@@ -63,6 +63,8 @@ class Watched(Generic[T]):
             value = self._load()
         except (SafehouseError, OSError, ValueError) as e:
             log.warning("%s: keeping the last good copy; reload failed: %s", self.what, e)
+            # Not retried on every call: the next change of the files triggers the next try.
+            self._stamp = stamp
             return
         first = self._value is None
         self._value, self._stamp = value, stamp
@@ -76,11 +78,6 @@ class Table:
     schema: sch.Schema
     x: pd.DataFrame
     gated: tuple[str, ...]  # features that need the firm's authorisation
-
-    def row(self, code: str) -> pd.DataFrame | None:
-        """One firm's features (one row), or None if the table does not hold it."""
-        at = self.x.index.get_indexer([code])[0]
-        return None if at < 0 else self.x.iloc[[at]]
 
     def missing_row(self) -> pd.DataFrame:
         return pd.DataFrame([[np.nan] * self.x.shape[1]], columns=self.x.columns)

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from enclave.data import uscc
+from enclave.data import dataset, uscc
 from models import part as parts
 from models import scoring
 from models.joint_score.assemble import POPULATION
@@ -172,10 +172,11 @@ class Scorer:
 
     def _score(self, model: ServedModel, request: dict[str, Any]) -> dict[str, Any]:
         code = request["uscc"]
-        own = _own_row(model, model.rows.get(), code, request.get("features"))
+        rows = model.rows.get()  # once per call: names and values from the same table version
+        own = _own_row(model, rows, code, request.get("features"))
         self._check_policy(model)
         replies = self._pieces(model, code)
-        raw, names, values = _combine(model, own, replies)
+        raw, names, values = _combine(model, rows.names, own, replies)
         pd_ = scoring.probability(np.array([raw]), model.part.link)
         return {
             "uscc": code,
@@ -265,30 +266,33 @@ def _own_row(model: ServedModel, rows: OwnRows, code: str, features: Any) -> np.
 
 
 def _encode(table: live.Table, name: str, value: Any) -> float:
+    """A value the call sends, checked against its column and encoded as the table's are."""
     col = table.schema.column(name)
+    raw: Any = value
     if value is None:
         return float("nan")
     if col.type == "category":
         if str(value) not in col.values:
             raise ServingError("INVALID_FEATURES", 400, f"features.{name}: expected one of {list(col.values)}")
-        return float(list(col.values).index(str(value)))
-    if col.type == "date":
+        raw = str(value)
+    elif col.type == "date":
         try:
-            return float((pd.Timestamp(str(value)) - pd.Timestamp("1970-01-01")).days)
+            raw = pd.Timestamp(str(value))
         except ValueError:
             raise ServingError("INVALID_FEATURES", 400, f"features.{name}: expected a date YYYY-MM-DD") from None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value):
-        if col.type == "bool" and isinstance(value, bool):
-            return float(value)
+    elif not (col.type == "bool" and isinstance(value, bool)) and (
+        isinstance(value, bool) or not isinstance(value, int | float) or not np.isfinite(value)
+    ):
         raise ServingError("INVALID_FEATURES", 400, f"features.{name}: expected a finite number")
-    return float(value)
+    frame = pd.DataFrame({name: pd.Series([raw], dtype="datetime64[ns]" if col.type == "date" else None)})
+    return float(dataset.encode_features(table.schema, frame, [name])[name].iloc[0])
 
 
-def _combine(model: ServedModel, own: np.ndarray, replies: dict[str, Contribution]) -> Any:
+def _combine(model: ServedModel, own_names: tuple[str, ...], own: np.ndarray, replies: dict[str, Contribution]) -> Any:
     """Raw score, contribution names and values of one firm."""
     part = model.part
     if part.linear is not None:
-        names, values = list(model.rows.get().names), [own[0]]
+        names, values = list(own_names), [own[0]]
         for r in replies.values():
             names += list(r.categories)
             values.append(np.fromiter(r.categories.values(), dtype="float64", count=len(r.categories)))
