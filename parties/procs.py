@@ -8,33 +8,85 @@ import random
 import signal
 import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
+from typing import ClassVar
 
 
 def free_ports(n: int, host: str = "127.0.0.1", within: tuple[int, int] | None = None) -> list[int]:
     """Ports free now (all held until every one is chosen): any the OS picks, or
     ones inside ``within`` when a party's federation entry fixes a range."""
-    candidates = [0] * n
-    if within is not None:
-        candidates = list(range(within[0], within[1] + 1))
-        random.shuffle(candidates)
-    socks: list[socket.socket] = []
-    try:
-        for port in candidates:
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            try:
-                s.bind((host, port))
-            except OSError:
-                s.close()
-                continue
-            socks.append(s)
-            if len(socks) == n:
-                return [x.getsockname()[1] for x in socks]
-        raise OSError(f"no {n} free ports on {host} in {within}")
-    finally:
+    hold = PortHold.take(n, host, within)
+    hold.release()
+    return list(hold.ports)
+
+
+class PortHold:
+    """Ports bound (not listening) with SO_REUSEPORT and kept until released.
+
+    While held, neither another ``bind`` nor the kernel's choice of a port for
+    an outgoing connection or an OS-chosen bind can take them, yet a process of
+    the same user that also sets SO_REUSEPORT (a worker's link sidecar) can
+    bind and listen on them. That closes the gap between a node choosing a
+    job's ports and its worker listening on them, when several jobs start on
+    one host.
+    """
+
+    _held: ClassVar[set[tuple[str, int]]] = set()  # this process's holds: SO_REUSEPORT would let them share
+    _lock = threading.Lock()
+
+    def __init__(self, host: str, socks: list[socket.socket]) -> None:
+        self._host = host
+        self._socks = socks
+        self.ports = tuple(s.getsockname()[1] for s in socks)
+
+    @staticmethod
+    def take(n: int, host: str = "127.0.0.1", within: tuple[int, int] | None = None) -> PortHold:
+        candidates = [0] * n
+        if within is not None:
+            candidates = list(range(within[0], within[1] + 1))
+            random.shuffle(candidates)
+        socks: list[socket.socket] = []
+        with PortHold._lock:
+            for port in candidates:
+                s = _hold_one(host, port) if (host, port) not in PortHold._held else None
+                if s is None:
+                    continue
+                socks.append(s)
+                if len(socks) == n:
+                    hold = PortHold(host, socks)
+                    PortHold._held.update((host, p) for p in hold.ports)
+                    return hold
         for s in socks:
             s.close()
+        raise OSError(f"no {n} free ports on {host} in {within}")
+
+    def release(self) -> None:
+        with PortHold._lock:
+            for s in self._socks:
+                s.close()
+            PortHold._held.difference_update((self._host, p) for p in self.ports)
+            self._socks = []
+
+
+def _hold_one(host: str, port: int) -> socket.socket | None:
+    if port:
+        # A named port is first bound plainly, which fails if anyone (another
+        # node's hold included) has it; an OS-chosen one never shares.
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                return None
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        s.bind((host, port))
+    except OSError:
+        s.close()
+        return None
+    return s
 
 
 def kill_group(proc: subprocess.Popen[bytes], grace: float = 5.0) -> None:

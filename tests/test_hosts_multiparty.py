@@ -100,10 +100,15 @@ def run_job(lab: NetnsLab, host: Host, staging: Home, datasets: dict[str, str], 
     return lab.run(host, argv, log=host.home / f"{name}.log")
 
 
-def outcome(host: Host, name: str, proc: Any) -> dict[str, Any]:
+def outcome(hosts: dict[str, Host], submitter: str, name: str, proc: Any) -> dict[str, Any]:
+    host = hosts[submitter]
     rc = proc.wait(timeout=600)
     if rc != 0:
-        raise AssertionError(f"{name} on {host.name} exited {rc}: {(host.home / f'{name}.log').read_text()[-3000:]}")
+        # The lab goes with its teardown: keep every party's sidecar and worker log tails in the failure.
+        files = [p for h in hosts.values() for p in h.safehouse_home.glob("parties/*/jobs/*/*.log")]
+        logs = [f"--- {p}\n{p.read_text(errors='replace')[-1500:]}" for p in files]
+        raise AssertionError(f"{name} on {host.name} exited {rc}: {(host.home / f'{name}.log').read_text()[-3000:]}\n"
+                             + "\n".join(logs))  # fmt: skip
     return dict(json.loads((host.home / f"{name}.json").read_text()))
 
 
@@ -111,7 +116,7 @@ def test_two_banks_run_at_once_and_stay_apart(city: dict[str, Any]) -> None:
     lab, hosts, staging = city["lab"], city["hosts"], city["staging"]
     a = run_job(lab, hosts["bank-a"], staging, {"platform": cat.PROFILE, "bank-a": cat.LOANS}, "job-a")
     b = run_job(lab, hosts["bank-b"], staging, {"platform": cat.PROFILE, "bank-b": cat.LOANS}, "job-b")
-    result_a, result_b = outcome(hosts["bank-a"], "job-a", a), outcome(hosts["bank-b"], "job-b", b)
+    result_a, result_b = outcome(hosts, "bank-a", "job-a", a), outcome(hosts, "bank-b", "job-b", b)
     assert result_a["models"]["sgb"]["auc"] > 0.55 and result_b["models"]["sgb"]["auc"] > 0.55
     assert result_a["security"]["tls"].startswith("mutual TLS")
     # The platform served both: each job's part is in its home; each bank holds only its own.
@@ -148,7 +153,7 @@ def test_two_banks_run_at_once_and_stay_apart(city: dict[str, Any]) -> None:
 def test_a_three_party_job_across_hosts(city: dict[str, Any]) -> None:
     lab, hosts, staging = city["lab"], city["hosts"], city["staging"]
     datasets = {"platform": cat.PROFILE, "bank-a": cat.LOANS, "guarantor": cat.GUARANTEES}
-    result = outcome(hosts["bank-a"], "job-three", run_job(lab, hosts["bank-a"], staging, datasets, "job-three"))
+    result = outcome(hosts, "bank-a", "job-three", run_job(lab, hosts["bank-a"], staging, datasets, "job-three"))
     assert {"sgb", "sslr", "bank_only"} <= set(result["models"]) and result["psi"]["intersection"] > 100
     guarantor = hosts["guarantor"].safehouse_home / "parties" / "guarantor"
     assert (guarantor / "models" / result["job_id"] / "sslr" / "weights.npy").is_file()

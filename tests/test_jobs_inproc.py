@@ -11,6 +11,7 @@ multi-process tests run the real thing.
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -36,7 +37,7 @@ from parties.tracking import Tracker
 from parties.transport.inproc import InProcCoordinatorLink, InProcNodeLink
 from protocols import constants as C
 from protocols.constants import JobState
-from protocols.errors import ForbiddenError, NotFoundError, RefusedError, SpecError
+from protocols.errors import ForbiddenError, NotFoundError, RefusedError, SpecError, UnavailableError
 from protocols.messages import Artifact, Endpoint, JobStatus, Outputs
 from tests.test_multiparty import city, spec_for
 
@@ -230,6 +231,41 @@ def test_a_node_takes_peer_hosts_from_its_federation_file_not_from_the_caller(ma
     mine = node.prepare("j2", spec).endpoint
     with pytest.raises(SpecError, match="ports given for 'platform' are outside its federation entry"):
         node.start("j2", [Endpoint("platform", "127.0.0.1", 4000, 4001), mine])
+
+
+def _bind(port: int, reuse: bool) -> socket.socket:
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if reuse:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    s.bind(("127.0.0.1", port))
+    return s
+
+
+def test_a_node_holds_each_jobs_ports_from_prepare_until_the_job_ends(make_lab: Any) -> None:
+    """Two jobs prepared at once in a narrow port range get disjoint ports, which nothing
+    else can take until each job ends, while its sidecar (SO_REUSEPORT) can still listen."""
+    lab = make_lab()
+    node = lab.nodes["bank"]
+    Federation("inproc", Member("coordinator", "127.0.0.1:1", "coordinator"), {
+        "platform": Member("platform", "127.0.0.1:1", "platform", "127.0.0.1"),
+        "bank": Member("bank", "127.0.0.1:1", "bank", "127.0.0.1", (7230, 7233)),
+    }).write(lab.home.root / "federation.yaml")  # fmt: skip
+    spec = spec_for(lab.home).to_yaml()
+    first, second = node.prepare("h1", spec).endpoint, node.prepare("h2", spec).endpoint
+    ports = [first.link_port, first.spu_port, second.link_port, second.spu_port]
+    assert sorted(ports) == [7230, 7231, 7232, 7233]
+    with pytest.raises(UnavailableError, match="no two free worker ports"):  # the range is spent while both are held
+        node.prepare("h3", spec)
+    with pytest.raises(OSError, match="in use"):
+        _bind(first.link_port, reuse=False).close()
+    sidecar = _bind(first.link_port, reuse=True)
+    sidecar.listen()
+    sidecar.close()
+    node.conclude("h1", JobState.CANCELLED, "test over")
+    _bind(first.link_port, reuse=False).close()  # released with the job
+    with pytest.raises(OSError, match="in use"):
+        _bind(second.spu_port, reuse=False).close()
+    node.conclude("h2", JobState.CANCELLED, "test over")
 
 
 class TamperingNode(InProcNodeLink):

@@ -30,11 +30,11 @@ from parties.node import workers
 from parties.node.checks import check_job, valid_job_id
 from parties.node.config import NodeConfig
 from parties.node.store import NodeRecord, NodeStore, file_store
-from parties.procs import free_ports, kill_group, kill_stale_worker
+from parties.procs import PortHold, kill_group, kill_stale_worker
 from parties.worker import links
 from protocols import constants as C
 from protocols.constants import JobState
-from protocols.errors import NotFoundError, RefusedError, SafehouseError, SpecError
+from protocols.errors import NotFoundError, RefusedError, SafehouseError, SpecError, UnavailableError
 from protocols.messages import Artifact, Endpoint, Outputs, PartyStatus, Prepared
 
 log = logging.getLogger("safehouse.node")
@@ -50,6 +50,7 @@ class NodeJob:
     dataset_dir: Path | None = None
     schema: sch.Schema | None = None  # as read when the job was checked
     worker: workers.Worker | None = None
+    ports: PortHold | None = None  # this job's link ports, held from prepare until its sidecar has them
     lock: threading.Lock = field(default_factory=threading.Lock)
     last_contact: float = field(default_factory=time.monotonic)  # the coordinator's latest call about it
 
@@ -109,13 +110,22 @@ class JobManager:
         fp = dataset.fingerprint(checked.dataset_dir)
         audit_hash = self.audit.append("dataset_fingerprint", job_id, dict(fp.__dict__))
         me_in_federation = self.config.federation().party(party)
-        link_port, spu_port = free_ports(2, within=me_in_federation.worker_ports)
+        # Held, not just chosen: another job starting on this host meanwhile cannot take them.
+        try:
+            ports = PortHold.take(2, me_in_federation.host or "0.0.0.0", me_in_federation.worker_ports)
+        except OSError as e:
+            raise UnavailableError(f"party {party!r} has no two free worker ports now ({e}); retry later") from e
+        link_port, spu_port = ports.ports
         endpoint = Endpoint(party, me_in_federation.host or self.config.advertise_host, link_port, spu_port)
         job_dir = self.config.party_home.job_dir(job_id)
-        job_dir.mkdir(parents=True, exist_ok=False)
+        try:
+            job_dir.mkdir(parents=True, exist_ok=False)
+        except OSError:
+            ports.release()
+            raise
         record = NodeRecord(job_id, spec_yaml, JobState.QUEUED, "", "accepted", time.time(), audit_hash, 0, endpoint,
                             decision.outputs, pol.min_cell_size)  # fmt: skip
-        job = NodeJob(record, spec, job_dir, checked.dataset_dir, checked.schema)
+        job = NodeJob(record, spec, job_dir, checked.dataset_dir, checked.schema, ports=ports)
         with self.lock:
             self.jobs[job_id] = job
         self.store.save(record)
@@ -132,6 +142,9 @@ class JobManager:
             self.audit.append(
                 "job_start", job_id, {"cluster": {e.party: f"{e.host}:{e.link_port},{e.spu_port}" for e in cluster}}
             )
+            if not self.config.secure and job.ports is not None:
+                # Without TLS the worker's own links bind these ports, and they do not share.
+                job.ports.release()
             job.worker = self.launch(job.job_dir, self._worker_config(job, cluster))
             self._update(job, state=JobState.RUNNING, stage=C.STAGE_INIT, detail="worker started",
                          worker_pid=job.worker.proc.pid, started_at=time.time())  # fmt: skip
@@ -350,3 +363,5 @@ class JobManager:
         model_dir = self.config.party_home.model_dir(job.record.job_id)
         discard_transient(job.job_dir, model_dir, keep_model=state is JobState.SUCCEEDED)
         links.remove_socket_dir(job.job_dir)
+        if job.ports is not None:
+            job.ports.release()

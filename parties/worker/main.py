@@ -80,7 +80,7 @@ def _tls(cfg: dict[str, Any]) -> TlsFiles | None:
     return None if not t else TlsFiles(Path(t["ca"]), Path(t["cert"]), Path(t["key"]))
 
 
-def _start_sidecar(job_dir: Path, sidecar: SidecarConfig, timeout: float = 30.0) -> subprocess.Popen[bytes]:
+def _start_sidecar(job_dir: Path, sidecar: SidecarConfig, timeout: float = 60.0) -> subprocess.Popen[bytes]:
     """The sidecar runs beside this worker, in its process group, and dies with it."""
     config = job_dir / "sidecar.json"
     write_atomic(config, sidecar.to_json())
@@ -91,6 +91,9 @@ def _start_sidecar(job_dir: Path, sidecar: SidecarConfig, timeout: float = 30.0)
     deadline = time.monotonic() + timeout
     while not sidecar.ready.is_file():
         if proc.poll() is not None or time.monotonic() > deadline:
+            # The cause stays in this party's own worker log; peers get only the summary.
+            tail = (job_dir / "sidecar.log").read_text(errors="replace")[-2000:]
+            logging.getLogger("safehouse.worker").error("link sidecar (exit %s) said:\n%s", proc.poll(), tail)
             raise UnavailableError("the link sidecar did not start; see sidecar.log in the job directory")
         time.sleep(0.05)
     return proc

@@ -129,7 +129,9 @@ async def _serve_ingress(me: str, ing: Ingress, ctx: ssl.SSLContext) -> asyncio.
             return
         await asyncio.gather(_pipe(r, uw), _pipe(ur, w))
 
-    return await asyncio.start_server(on_connect, ing.host, ing.port, ssl=ctx, ssl_handshake_timeout=10)
+    # reuse_port: the node holds this port for the job (bound, not listening) until the job ends.
+    return await asyncio.start_server(on_connect, ing.host, ing.port, ssl=ctx, ssl_handshake_timeout=10,
+                                      reuse_port=True)  # fmt: skip
 
 
 async def _serve_egress(me: str, eg: Egress, ctx: ssl.SSLContext) -> asyncio.AbstractServer:
