@@ -24,7 +24,7 @@ from models.secureboost.binning import BinMapper
 from models.secureboost.boost import Settings, gradients, node_depth
 from models.secureboost.he import KeyOwner
 from models.secureboost.model import ActivePart, Node
-from models.secureboost.packing import Layout, row_plaintexts, split_pair, unpack
+from models.secureboost.packing import Layout, row_plaintexts, split_pair
 from models.secureboost.split import Candidate, best, node_weight
 from models.secureboost.wire import Msg
 
@@ -229,7 +229,7 @@ class ActiveParty:
         """Decrypt and unpack a passive party's sums; complete each node's histogram with its totals."""
         n_bins = self.peers[p]
         shape = (len(n_bins), int(n_bins.max()))
-        values = [split_pair(v, self.layout) for v in self._open(sent["packs"])]
+        values = [split_pair(v, self.layout) for v in self.he.open_packs(sent["packs"], self.layout)]
         at = 0
         for n, mask_bits in zip(sent["nodes"], sent["masks"], strict=True):
             if n not in tree.rows or node_depth(n) != tree.depth or n in tree.received[p]:
@@ -243,15 +243,3 @@ class ActiveParty:
             tree.received[p][n] = hg.complete(mask, slots, g, h, self._totals(tree, n))
         if at != len(values):
             raise ValueError(f"{p!r} sent {len(values)} bucket sums; its masks announce {at}")
-
-    def _open(self, packs: list[tuple[bytes, int, int]]) -> list[int]:
-        out: list[int] = []
-        for blob, count, per in packs:
-            if not 1 <= int(per) <= self.layout.slots:
-                raise ValueError(f"a pack of {per} slots exceeds the layout's {self.layout.slots}")
-            opened = self.he.decrypt_packs(bytes(blob), int(per) * self.layout.slot_bits)
-            if len(opened) != int(count):
-                raise ValueError(f"a pack batch holds {len(opened)} ciphertexts, announced {count}")
-            for v in opened:
-                out.extend(unpack(v, int(per), self.layout))
-        return out

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from models.secureboost.packing import Layout
+from models.secureboost.packing import Layout, unpack
 
 Packs = list[tuple[bytes, int, int]]  # (serialised ciphertexts, how many, slots in each)
 
@@ -77,6 +77,20 @@ class KeyOwner:
         return [int(v) for v in pt.to_numpy().ravel()]
 
 
+    def open_packs(self, packs: Packs, layout: Layout) -> list[int]:
+        """Every slot of a party's packs, in order: decrypted with a range check, then unpacked."""
+        out: list[int] = []
+        for blob, count, per in packs:
+            if not 1 <= int(per) <= layout.slots:
+                raise ValueError(f"a pack of {per} slots exceeds the layout's {layout.slots}")
+            opened = self.decrypt_packs(bytes(blob), int(per) * layout.slot_bits)
+            if len(opened) != int(count):
+                raise ValueError(f"a pack batch holds {len(opened)} ciphertexts, announced {count}")
+            for v in opened:
+                out.extend(unpack(v, int(per), layout))
+        return out
+
+
 class Evaluator:
     """A passive party's side: select sums and packing under the public key only."""
 
@@ -103,6 +117,14 @@ class Evaluator:
         out = self.ev.batch_select_sum(src, lists)
         self.counts.add += sum(max(len(x) - 1, 0) for x in lists)
         return out
+
+    def rerandomise(self, cts: Any) -> Any:
+        """The same plaintexts under fresh randomness (each plus a new encryption of 0), so the
+        key owner, who may have kept the ciphertexts that were summed, cannot tell which."""
+        zeros = self.kit.encryptor().encrypt(self.kit.array(np.zeros((int(cts.rows), 1), dtype=object), _encoder()))
+        self.counts.encrypt += int(cts.rows)
+        self.counts.add += int(cts.rows)
+        return self.ev.add(cts, zeros)
 
     def pack(self, sums: Any, count: int, layout: Layout, enabled: bool = True) -> Packs:
         """Horner-pack the first ``count`` sums, ``layout.slots`` per ciphertext (or send them one each)."""

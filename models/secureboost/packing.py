@@ -65,6 +65,15 @@ class Layout:
         return Layout(frac_bits, h_bits, slot_bits, slots)
 
     @staticmethod
+    def for_values(value_bits: int, plaintext_bits: int) -> Layout:
+        """Slots for signed integers of magnitude below ``2**value_bits`` (no gradient pair inside)."""
+        slot_bits = value_bits + 2
+        slots = (plaintext_bits - MARGIN_BITS) // slot_bits
+        if slots < 1:
+            raise ValueError(f"a plaintext space of {plaintext_bits} bits cannot hold one {slot_bits}-bit slot")
+        return Layout(FRAC_BITS, 0, slot_bits, slots)
+
+    @staticmethod
     def of(values: list[int]) -> Layout:
         """A layout from its wire form (four ints), checked for sanity."""
         if len(values) != 4 or any(int(v) < 1 for v in values):

@@ -1,0 +1,60 @@
+"""Logistic regression on WOE features inside SPU, with no dealer: the scorecard's coefficients.
+
+Inputs, each secret-shared into the SPU by its owner (CHEETAH, two nodes: the
+label owner and a partner; no party holds randomness that opens another's
+shares):
+
+* the label owner's own WOE-coded training rows and its labels;
+* per partner, the one-hot matrix of its rows' fine bins (from the partner);
+* per partner, a block matrix mapping those bins to the WOE of the features
+  the label owner selected (from the label owner, which alone knows WOE).
+
+The SPU multiplies the last two, so a partner's WOE features exist only as
+shares; the model is fitted by mini-batch gradient descent in the SPU, and only
+the coefficients are revealed, to the label owner alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+SIGMOID = "real"  # the logistic itself (SPU evaluates exp): the points keep their odds
+
+
+def design(own: np.ndarray, onehots: list[np.ndarray], tables: list[np.ndarray]) -> Any:
+    """Every training row's WOE features (own first, partners' in order) and a column of ones."""
+    import jax.numpy as jnp
+
+    cols = [own] + [o @ t for o, t in zip(onehots, tables, strict=True)]
+    ones = jnp.ones((own.shape[0], 1), dtype=own.dtype)
+    return jnp.concatenate([*cols, ones], axis=1)
+
+
+def epoch(x: np.ndarray, y: np.ndarray, w: np.ndarray, learning_rate: float, l2: float, batch: int) -> Any:
+    """One pass of mini-batch gradient descent (the bias is not penalised)."""
+    import jax.numpy as jnp
+    from secretflow.utils.sigmoid import SigType, sigmoid
+
+    y = y.reshape((-1, 1))
+    penalty = jnp.concatenate([jnp.ones((w.shape[0] - 1, 1)), jnp.zeros((1, 1))], axis=0) * l2
+    for i in range(x.shape[0] // batch):
+        xs, ys = x[i * batch : (i + 1) * batch], y[i * batch : (i + 1) * batch]
+        err = sigmoid(xs @ w, SigType(SIGMOID)) - ys
+        w = w - learning_rate * (xs.T @ err / batch + penalty * w)
+    return w
+
+
+def fit(spu: Any, x: Any, y: Any, epochs: int, learning_rate: float, l2: float, batch: int,
+        progress: Callable[[int], None] | None = None) -> Any:  # fmt: skip
+    """The coefficients (features, then the bias) as an SPU object; ``x`` from :func:`design`, ``y`` in the SPU."""
+    import jax.numpy as jnp
+
+    w = spu(lambda a: jnp.zeros((a.shape[1], 1), dtype=jnp.float32))(x)
+    for e in range(epochs):
+        w = spu(epoch, static_argnames=("batch",))(x, y, w, learning_rate, l2, batch=batch)
+        if progress is not None:
+            progress(e + 1)
+    return w

@@ -1,0 +1,254 @@
+"""A scorecard trained across parties: every party's process runs :func:`train` with the same calls.
+
+Order (``L`` the label owner, ``P`` each partner)::
+
+    every party     bins its own training rows (PartyBins)
+    L -> P          public key, layout, one ciphertext of (y, 1) per row        (counts)
+    P -> L          packed encrypted (positives, rows) per non-empty bin, bins per feature,
+                    and each feature's reporting category
+    L               merges bins, WOE and IV of every feature, selects by IV
+    L, P -> SPU     L: its WOE-coded rows, labels, per P a bin-to-WOE block; P: its rows' one-hot bins
+    SPU -> L        the coefficients                                            (lr)
+    L -> P          P's points per fine bin, encrypted under L's key            (points)
+    P -> L          per held-out row and category, P's points summed, re-randomised and packed
+
+A call ``pyu(fn)`` runs only in its owner's process, so each closure below
+reads and writes the running party's own state (:class:`_Local`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from enclave.files import write_atomic, write_json
+from models.scorecard import counts, lr
+from models.scorecard import points as pts
+from models.scorecard.bins import FeatureWoe, PartyBins
+from models.secureboost.wire import Msg
+from models.woe import BinTable
+
+SCHEMES = {"ou": "OU", "paillier": "ZPaillier"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What every party derives alike from the job's scorecard parameters (all public)."""
+
+    bins: int
+    method: str
+    monotone: bool
+    iv_min: float
+    top_k: int  # 0: every feature at or above iv_min
+    scaling: pts.Scaling
+    epochs: int
+    learning_rate: float
+    batch_size: int
+    l2_norm: float
+    schema: str
+    key_bits: int
+
+
+@dataclass
+class _Local:
+    """This process's own state (only the running party's fields are ever filled)."""
+
+    me: str
+    settings: Settings
+    features: list[str]
+    categories: list[str]
+    x_train: np.ndarray
+    x_test: np.ndarray
+    y: np.ndarray | None
+    bins: PartyBins | None = None
+    counter: counts.LabelSide | None = None
+    woe: dict[str, list[FeatureWoe]] = field(default_factory=dict)  # per party, at the label owner
+    selected: dict[str, list[int]] = field(default_factory=dict)
+    tables: dict[str, Msg] = field(default_factory=dict)  # partners' encrypted point tables (their layouts)
+    own_table: list[np.ndarray] = field(default_factory=list)  # at the label owner: its points per fine bin
+    base: float = 0.0  # at the label owner: the base points
+
+    def own_bins(self) -> PartyBins:
+        if self.bins is None:
+            self.bins = PartyBins.fit(self.x_train, self.features, self.settings.bins, self.settings.method)
+        return self.bins
+
+
+def _party_state(me: str, s: Settings, features: list[str], categories: Mapping[str, str], x_train: np.ndarray,
+                 x_test: np.ndarray, y: np.ndarray | None) -> _Local:  # fmt: skip
+    cats = [str(categories.get(f) or "other") for f in features]
+    return _Local(me, s, list(features), cats, np.asarray(x_train, "float64"), np.asarray(x_test, "float64"), y)
+
+
+@dataclass(frozen=True)
+class Trained:
+    """At the label owner: held-out probabilities of default and the IV table; None elsewhere."""
+
+    probability: np.ndarray
+    iv: list[dict[str, Any]]
+
+
+def train(pyus: Mapping[str, Any], spu: Any, label: str, me: str, s: Settings, features: list[str],
+          categories: Mapping[str, str], x_train: np.ndarray, x_test: np.ndarray, y: np.ndarray | None,
+          where: Path, progress: Callable[[str], None]) -> Any:  # fmt: skip
+    """Train and save this party's part under ``where``; returns a label-owner object holding :class:`Trained`."""
+    local = _party_state(me, s, features, categories, x_train, x_test, y)
+    partners = sorted(p for p in pyus if p != label)
+
+    def at(party: str, fn: Callable[..., Any], *args: Any) -> Any:
+        return pyus[party](fn, num_returns=1)(*args)
+
+    progress("binning and counting under encryption")
+    request = at(label, lambda: _request(local))
+    replies = [at(label, lambda r: r, at(p, lambda q: _reply(local, q), request.to(pyus[p])).to(pyus[label]))
+               for p in partners]  # fmt: skip
+    done = at(label, lambda *r: _woe(local, dict(zip(partners, r, strict=True))), *replies)
+    progress("logistic regression on WOE in the SPU")
+    x = spu(lr.design)(at(label, lambda _: _own_woe(local), done).to(spu),
+                       [at(p, lambda: _onehot(local)).to(spu) for p in partners],
+                       [at(label, lambda _, p=p: _block(local, p), done).to(spu) for p in partners])  # fmt: skip
+    w = lr.fit(spu, x, at(label, lambda _: local.y, done).to(spu), s.epochs, s.learning_rate, s.l2_norm,
+               s.batch_size, lambda e: progress(f"epoch {e}/{s.epochs}"))  # fmt: skip
+    tables = at(label, lambda c: _points(local, np.asarray(c).ravel(), where), w.to(pyus[label]))
+    sums = []
+    for p in partners:
+        mine = at(label, lambda t, p=p: t[p], tables).to(pyus[p])
+        sums.append(at(p, lambda t: _keep_and_score(local, t, where), mine).to(pyus[label]))
+    progress("scoring the held-out rows")
+    return at(label, lambda *r: _finish(local, dict(zip(partners, r, strict=True))), *sums)
+
+
+def _request(local: _Local) -> Msg:
+    if local.y is None:
+        raise RuntimeError("the label owner, and only it, holds the label")
+    local.counter = counts.LabelSide(local.y, local.settings.schema, local.settings.key_bits)
+    return local.counter.request()
+
+
+def _reply(local: _Local, request: Msg) -> Msg:
+    b = local.own_bins()
+    out = counts.reply(request, b.assign(local.x_train), b.n_bins)
+    return out | {"features": list(local.features), "categories": list(local.categories)}
+
+
+def _woe(local: _Local, replies: Mapping[str, Msg]) -> bool:
+    """At the label owner: every feature's WOE and IV (own from plaintext counts), then the selection."""
+    s, counter, y = local.settings, local.counter, local.y
+    if counter is None or y is None:
+        raise RuntimeError("counts were not requested here")
+    b = local.own_bins()
+    own_bins = b.assign(local.x_train)
+    fine = {local.me: [BinTable(np.bincount(own_bins[:, j], weights=y, minlength=k).astype("int64"),
+                                np.bincount(own_bins[:, j], minlength=k)) for j, k in enumerate(b.n_bins)]}  # fmt: skip
+    names, cats = {local.me: local.features}, {local.me: local.categories}
+    for p, r in replies.items():
+        fine[p] = counter.tables(r)
+        names[p], cats[p] = [str(f) for f in r["features"]], [str(c) for c in r["categories"]]
+        if len(names[p]) != len(fine[p]) or len(cats[p]) != len(fine[p]):
+            raise ValueError(f"{p!r} sent counts for {len(fine[p])} features but names {len(names[p])}")
+    for p, tables in fine.items():
+        local.woe[p] = [FeatureWoe.build(p, f, c, t, s.method, s.bins, s.monotone)
+                        for f, c, t in zip(names[p], cats[p], tables, strict=True)]  # fmt: skip
+    ranked = sorted(((fw.iv(), p, j) for p, fws in local.woe.items() for j, fw in enumerate(fws)), reverse=True)
+    keep = [(p, j) for iv, p, j in ranked if iv >= s.iv_min][: s.top_k or None]
+    if not keep:
+        raise ValueError(f"no feature reaches iv_min {s.iv_min}; lower it")
+    local.selected = {p: sorted(j for q, j in keep if q == p) for p in local.woe}
+    return True
+
+
+def _own_woe(local: _Local) -> np.ndarray:
+    own_bins = local.own_bins().assign(local.x_train)
+    cols = [local.woe[local.me][j].fine_woe()[own_bins[:, j]] for j in local.selected[local.me]]
+    return np.column_stack(cols).astype("float32") if cols else np.zeros((len(own_bins), 0), "float32")
+
+
+def _onehot(local: _Local) -> np.ndarray:
+    """At a partner: its rows' fine bins, one-hot over all its features (rows x total bins)."""
+    b = local.own_bins()
+    bins = b.assign(local.x_train)
+    starts = np.concatenate([[0], np.cumsum(b.n_bins)[:-1]]).astype("int64")
+    out = np.zeros((bins.shape[0], int(sum(b.n_bins))), dtype="float32")
+    out[np.arange(bins.shape[0])[:, None], bins + starts] = 1.0
+    return out
+
+
+def _block(local: _Local, partner: str) -> np.ndarray:
+    """At the label owner: a partner's fine bins (rows) to the WOE of its selected features (columns)."""
+    fws = local.woe[partner]
+    n_bins = [len(fw.fine_woe()) for fw in fws]
+    starts = np.concatenate([[0], np.cumsum(n_bins)[:-1]]).astype("int64")
+    out = np.zeros((int(sum(n_bins)), len(local.selected[partner])), dtype="float32")
+    for col, j in enumerate(local.selected[partner]):
+        out[starts[j] : starts[j] + n_bins[j], col] = fws[j].fine_woe()
+    return out
+
+
+def _points(local: _Local, coef: np.ndarray, where: Path) -> dict[str, Msg]:
+    """At the label owner: every point table; its own saved, each partner's encrypted for it."""
+    sc, counter = local.settings.scaling, local.counter
+    if counter is None:
+        raise RuntimeError("no key here")
+    order = [local.me, *sorted(p for p in local.woe if p != local.me)]
+    at, table = 0, {}
+    for p in order:
+        fws = local.woe[p]
+        beta = np.zeros(len(fws))
+        beta[local.selected[p]] = coef[at : at + len(local.selected[p])]
+        at += len(local.selected[p])
+        table[p] = [sc.feature_points(b, fw.fine_woe()) for b, fw in zip(beta, fws, strict=True)]
+    out = {p: pts.encrypt_table(counter.he, table[p], [fw.category for fw in local.woe[p]]) for p in order[1:]}
+    local.tables, local.own_table, local.base = out, table[local.me], float(sc.base_points(float(coef[at])))
+    _save_label_part(local, where, table)
+    return out
+
+
+def _save_label_part(local: _Local, where: Path, table: dict[str, list[np.ndarray]]) -> None:
+    where.mkdir(parents=True, exist_ok=True)
+    local.own_bins().save(where)
+    s = local.settings.scaling
+    write_json(where / "points.json", {
+        "base_points": local.base, "scaling": {"base_score": s.base_score, "base_odds": s.base_odds, "pdo": s.pdo},
+        "features": [{"party": p, "feature": fw.feature, "category": fw.category, "iv": fw.iv(),
+                      "selected": j in local.selected[p], "groups": fw.groups, "points": table[p][j].tolist()}
+                     for p, fws in local.woe.items() for j, fw in enumerate(fws)],
+        "partners": {p: {"layout": t["layout"], "n_bins": t["n_bins"]} for p, t in local.tables.items()},
+    })  # fmt: skip
+
+
+def _keep_and_score(local: _Local, table: Msg, where: Path) -> Msg:
+    """At a partner: keep its encrypted table beside its split points; sum its held-out rows' points."""
+    where.mkdir(parents=True, exist_ok=True)
+    b = local.own_bins()
+    if [int(n) for n in table["n_bins"]] != b.n_bins:
+        raise ValueError("the point table does not match this party's bins")
+    b.save(where)
+    write_atomic(where / "points.ct", bytes(table["ct"]))
+    write_atomic(where / "points.pk", bytes(table["pk"]))
+    write_json(where / "points.json", {"features": local.features, "categories": local.categories,
+                                       "n_bins": b.n_bins, "layout": list(table["layout"])})  # fmt: skip
+    order = sorted(set(local.categories))
+    return pts.category_sums(table, bytes(table["pk"]), b.assign(local.x_test), local.categories, order)
+
+
+def _finish(local: _Local, sums: Mapping[str, Msg]) -> Trained:
+    """At the label owner: held-out scores (own points, base, partners' decrypted sums) and the IV table."""
+    if local.counter is None:
+        raise RuntimeError("no key here")
+    score = np.zeros(len(local.x_test))
+    for p, reply in sums.items():
+        order = sorted({fw.category for fw in local.woe[p]})
+        layout = list(local.tables[p]["layout"])
+        score += pts.open_sums(local.counter.he, layout, reply, len(local.x_test), order).sum(axis=1)
+    own = local.own_bins().assign(local.x_test)
+    score += local.base + sum(t[own[:, j]] for j, t in enumerate(local.own_table))
+    sc = local.settings.scaling
+    probability = 1.0 / (1.0 + np.exp((score - sc.offset) / sc.factor))
+    iv = [{"party": p, "feature": fw.feature, "category": fw.category, "iv": round(fw.iv(), 6),
+           "bins": len(fw.groups), "selected": j in local.selected[p]}
+          for p, fws in local.woe.items() for j, fw in enumerate(fws)]  # fmt: skip
+    return Trained(probability, iv)
