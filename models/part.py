@@ -20,7 +20,7 @@ from protocols.errors import SpecError
 
 FILE = "part.json"
 FORMAT = 1
-KINDS = ("sgb", "sslr")
+KINDS = ("sgb", "sslr", "scorecard")
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,8 @@ class Loaded:
 def load(directory: Path) -> Loaded:
     """A party's part from its directory (the hash is taken over the files as read)."""
     record = PartRecord.read(directory)
+    if record.kind == "scorecard":
+        raise SpecError(f"{directory}: scoring a scorecard part is not supported yet; score its job's SGB or SS-LR")
     digest = sha256_dir(directory)
     if record.kind == "sslr":
         from models.linear import LinearPart

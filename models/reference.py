@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from enclave.controls import consent
 from enclave.data import dataset
@@ -31,7 +32,17 @@ class ReferenceResult:
     test_rows: int
 
 
-def pooled(home: Home, spec: JobSpec) -> ReferenceResult:
+@dataclass(frozen=True)
+class Pooled:
+    """Every party's rows joined on the key, sorted as PSI sorts them, and the job's split."""
+
+    frame: pd.DataFrame
+    test: np.ndarray
+    features: dict[str, list[str]]  # per party
+    y: np.ndarray
+
+
+def pooled_frame(home: Home, spec: JobSpec) -> Pooled:
     params = JointTrainParams.of(spec)
     frames = []
     for p in spec.parties:
@@ -52,11 +63,54 @@ def pooled(home: Home, spec: JobSpec) -> ReferenceResult:
     # PSI output is sorted by key; sort the same way so the split matches.
     joined = joined.sort_values(spec.key).reset_index(drop=True)
     mask = holdout_mask(joined[spec.key], params.seed, params.test_fraction)
-    feats = [c for p in spec.parties for c in p.features]
-    y = joined[spec.label_column].to_numpy()
-    _, score = trees.fit_predict(
-        joined.loc[~mask, feats], y[~mask], joined.loc[mask, feats], params.tree_params, params.seed
-    )
+    feats = {p.name: list(p.features) for p in spec.parties}
+    return Pooled(joined, np.asarray(mask), feats, joined[spec.label_column].to_numpy())
+
+
+def pooled(home: Home, spec: JobSpec) -> ReferenceResult:
+    params = JointTrainParams.of(spec)
+    d = pooled_frame(home, spec)
+    feats = [c for cs in d.features.values() for c in cs]
+    x, y, mask = d.frame, d.y, d.test
+    _, score = trees.fit_predict(x.loc[~mask, feats], y[~mask], x.loc[mask, feats], params.tree_params, params.seed)
     return ReferenceResult(
-        auc=metrics.auc(y[mask], score), ks=metrics.ks(y[mask], score), rows=len(joined), test_rows=int(np.sum(mask))
+        auc=metrics.auc(y[mask], score), ks=metrics.ks(y[mask], score), rows=len(x), test_rows=int(np.sum(mask))
     )
+
+
+def pooled_scorecard(home: Home, spec: JobSpec) -> np.ndarray:
+    """The scorecard's held-out probabilities of default computed in plaintext on pooled rows: the same
+    bins, WOE groups, selection and gradient steps as the joint job, without encryption or the SPU."""
+    import jax.numpy as jnp
+
+    from models.scorecard import lr
+    from models.scorecard.bins import FeatureWoe, PartyBins
+    from models.woe import BinTable
+
+    q = JointTrainParams.of(spec).scorecard
+    if q is None:
+        raise ValueError("the spec has no scorecard")
+    d = pooled_frame(home, spec)
+    train, y = ~d.test, d.y[~d.test]
+    columns: dict[str, list[np.ndarray]] = {}
+    ivs: list[tuple[float, str, int]] = []
+    for party, feats in d.features.items():
+        x = d.frame[feats].to_numpy(dtype="float64")
+        b = PartyBins.fit(x[train], feats, q.bins, q.method)
+        fine = b.assign(x)
+        columns[party] = []
+        for j, k in enumerate(b.n_bins):
+            t = BinTable(np.bincount(fine[train, j], weights=y, minlength=k).astype("int64"),
+                         np.bincount(fine[train, j], minlength=k))  # fmt: skip
+            fw = FeatureWoe.build(party, feats[j], "", t, q.method, q.bins, q.monotone)
+            columns[party].append(fw.fine_woe()[fine[:, j]])
+            ivs.append((fw.iv(), party, j))
+    keep = [(p, j) for iv, p, j in sorted(ivs, reverse=True) if iv >= q.iv_min][: q.top_k or None]
+    cols = [columns[p][j] for p, j in sorted(keep)]
+    a = np.column_stack([*cols, np.ones(len(d.y))]).astype("float32")
+    w = jnp.zeros((a.shape[1], 1), dtype=jnp.float32)
+    batch = min(q.batch_size, int(train.sum()))
+    for _ in range(q.epochs):
+        w = lr.epoch(a[train], y.astype("float32"), w, q.learning_rate, q.l2_norm, batch)
+    logit = a[d.test] @ np.asarray(w, dtype="float64").ravel()
+    return np.asarray(1.0 / (1.0 + np.exp(-logit)))

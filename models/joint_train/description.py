@@ -6,6 +6,8 @@ it without SecretFlow. The program is ``models.joint_train.program:run``.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,10 +23,12 @@ STAGE_PSI = "psi"
 STAGE_SPLIT = "split"
 STAGE_SGB = "sgb"
 STAGE_SSLR = "sslr"
+STAGE_SCORECARD = "scorecard"
 STAGE_BANK_ONLY = "bank_only"
 STAGE_SAVE = "save"
 
-TITLES = {"sgb": "SecureBoost", "sslr": "SS-LR", "bank_only": "bank-only LightGBM"}
+TITLES = {"sgb": "SecureBoost", "sslr": "SS-LR", "scorecard": "scorecard (WOE LR)", "bank_only": "bank-only LightGBM"}
+IV_TABLE, IV_CATEGORIES, IV_PLOT = "iv.csv", "iv_categories.csv", "iv.png"
 
 
 def _plot(name: str) -> Declared:
@@ -34,11 +38,15 @@ def _plot(name: str) -> Declared:
 class JointTrain(JobType):
     name = "joint_train"
     title = "joint credit model training"
-    stages = (STAGE_PSI, STAGE_SPLIT, STAGE_SGB, STAGE_SSLR, STAGE_BANK_ONLY, STAGE_SAVE)
+    stages = (STAGE_PSI, STAGE_SPLIT, STAGE_SGB, STAGE_SSLR, STAGE_SCORECARD, STAGE_BANK_ONLY, STAGE_SAVE)
     outputs = (
         _plot("roc.png"),
         *(_plot(f"ks_{k}.png") for k in P.MODEL_KINDS),
         Declared("score_bands.json", "score_bands", "application/json"),
+        # Aggregates of the scorecard's binning: IV per feature and per catalogue category.
+        Declared(IV_TABLE, "metrics", "text/csv"),
+        Declared(IV_CATEGORIES, "metrics", "text/csv"),
+        _plot(IV_PLOT),
         Declared("scored_list.csv", "scored_list", "text/csv", per_firm=True),
         Declared("holdout_scores.parquet", "scores", "application/vnd.apache.parquet", per_firm=True),
     )
@@ -58,7 +66,9 @@ class JointTrain(JobType):
     def devices(self, spec: JobSpec) -> Devices:
         p = P.JointTrainParams.of(spec)
         # PSI runs on the SPU, so every joint_train worker needs one.
-        heu = HeuNeeds(p.sgb.he, p.sgb.key_bits) if p.sgb is not None else None
+        # The node checks the shortest key any model of the job makes.
+        uses = sorted((q.key_bits, q.he) for q in (p.sgb, p.scorecard) if q is not None)
+        heu = HeuNeeds(uses[0][1], uses[0][0]) if uses else None
         return Devices(spu=True, heu=heu)
 
     def summary(self, spec: JobSpec, outputs: Mapping[str, Outputs]) -> dict[str, Any]:
@@ -68,7 +78,13 @@ class JointTrain(JobType):
             for k in P.JointTrainParams.of(spec).models
             if f"{k}_auc" in label
         }
-        return {"models": models, "test_rows": int(label.get("test_rows", 0))}
+        out: dict[str, Any] = {"models": models, "test_rows": int(label.get("test_rows", 0))}
+        iv = next((a for a in outputs[spec.label_party].artifacts if a.name == IV_TABLE), None)
+        if iv is not None:
+            out["iv"] = list(csv.DictReader(io.StringIO(iv.data.decode())))
+            for row in out["iv"]:
+                row["iv"], row["selected"] = float(row["iv"]), row["selected"] == "True"
+        return out
 
     def manifests(
         self, spec: JobSpec, job_id: str, outputs: Mapping[str, Outputs], fingerprints: Mapping[str, Fingerprint]
@@ -101,7 +117,7 @@ class JointTrain(JobType):
     def tracking_params(self, spec: JobSpec) -> dict[str, Any]:
         p = P.JointTrainParams.of(spec)
         params: dict[str, Any] = {"test_fraction": p.test_fraction, "seed": p.seed, "models": ",".join(p.models)}
-        for kind in P.JOINT_KINDS:
+        for kind in P.TRAINED_ACROSS:
             sub = getattr(p, kind)
             if sub is not None:
                 params.update({f"{kind}.{k}": v for k, v in sub.__dict__.items()})

@@ -13,8 +13,10 @@ from enclave.fields import Fields
 from enclave.jobspec import JobSpec
 from protocols.errors import SpecError
 
-MODEL_KINDS = ("sgb", "sslr", "bank_only")
+MODEL_KINDS = ("sgb", "sslr", "scorecard", "bank_only")
 JOINT_KINDS = ("sgb", "sslr")  # models that span parties and are registered
+TRAINED_ACROSS = (*JOINT_KINDS, "scorecard")  # models that span parties (a scorecard is not scored by jobs yet)
+BINNING_METHODS = ("quantile", "chimerge")
 HE_SCHEMES = ("ou", "paillier")
 
 
@@ -39,6 +41,26 @@ class SslrParams:
 
 
 @dataclass(frozen=True)
+class ScorecardParams:
+    """Bins per feature, selection by IV, points scaling, and the SPU regression on WOE."""
+
+    bins: int = 10
+    method: str = "quantile"
+    monotone: bool = False
+    iv_min: float = 0.02
+    top_k: int = 0  # 0: every feature at or above iv_min
+    base_score: float = 600.0
+    base_odds: float = 50.0
+    pdo: float = 20.0
+    epochs: int = 8
+    learning_rate: float = 1.0
+    batch_size: int = 512
+    l2_norm: float = 0.0
+    he: str = "ou"
+    key_bits: int = 2048
+
+
+@dataclass(frozen=True)
 class BankOnlyParams:
     """LightGBM inside the label owner's domain, same trees and depth as SGB."""
 
@@ -49,6 +71,7 @@ class JointTrainParams:
     seed: int = 7
     sgb: SgbParams | None = None
     sslr: SslrParams | None = None
+    scorecard: ScorecardParams | None = None
     bank_only: BankOnlyParams | None = None
     pooled_reference: bool = False
 
@@ -99,7 +122,27 @@ def _sslr(f: Fields) -> SslrParams:
     )
 
 
-_PARSERS = {"sgb": _sgb, "sslr": _sslr, "bank_only": lambda f: BankOnlyParams()}
+def _scorecard(f: Fields) -> ScorecardParams:
+    d = ScorecardParams()
+    return ScorecardParams(
+        bins=f.int_("bins", d.bins, 2, 50),
+        method=f.choice("method", d.method, BINNING_METHODS),
+        monotone=f.bool_("monotone", d.monotone),
+        iv_min=f.float_("iv_min", d.iv_min, 0.0, 10.0),
+        top_k=f.int_("top_k", d.top_k, 0, 10_000),
+        base_score=f.float_("base_score", d.base_score, 0.0, 1e5),
+        base_odds=f.float_("base_odds", d.base_odds, 1e-3, 1e6),
+        pdo=f.float_("pdo", d.pdo, 1e-3, 1e4),
+        epochs=f.int_("epochs", d.epochs, 1, 200),
+        learning_rate=f.float_("learning_rate", d.learning_rate, 1e-5, 10.0),
+        batch_size=f.int_("batch_size", d.batch_size, 1, 1 << 20),
+        l2_norm=f.float_("l2_norm", d.l2_norm, 0.0, 100.0),
+        he=f.choice("he", d.he, HE_SCHEMES),
+        key_bits=f.int_("key_bits", d.key_bits, 1024, 4096),
+    )
+
+
+_PARSERS = {"sgb": _sgb, "sslr": _sslr, "scorecard": _scorecard, "bank_only": lambda f: BankOnlyParams()}
 
 
 def parse(top: Fields) -> JointTrainParams:
@@ -116,12 +159,13 @@ def parse(top: Fields) -> JointTrainParams:
         models[kind] = _PARSERS[kind](sub)
         sub.done()
     models_f.done()
-    if not any(k in models for k in JOINT_KINDS):
-        raise SpecError(f"{top.source}: models: a joint job needs 'sgb' or 'sslr'")
+    if not any(k in models for k in TRAINED_ACROSS):
+        raise SpecError(f"{top.source}: models: a joint job needs 'sgb', 'sslr' or 'scorecard'")
     ref = top.sub("reference", {})
     pooled = ref.bool_("pooled", False)
     ref.done()
-    return JointTrainParams(test_fraction, seed, models.get("sgb"), models.get("sslr"), models.get("bank_only"), pooled)
+    return JointTrainParams(test_fraction, seed, models.get("sgb"), models.get("sslr"), models.get("scorecard"),
+                            models.get("bank_only"), pooled)  # fmt: skip
 
 
 def document_params(

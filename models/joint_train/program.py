@@ -27,13 +27,13 @@ import numpy as np
 import pandas as pd
 
 from enclave.controls import desens
-from enclave.files import sha256_dir, write_json
-from models import combine, psi, scoring, trees
+from enclave.files import sha256_dir, write_atomic, write_json
+from models import combine, metrics, psi, scoring, trees
 from models.federation import Federation
 from models.jobtype import JobContext, ProgramResult, StageClock
 from models.joint_train import description as D
 from models.joint_train import evaluate
-from models.joint_train.params import JointTrainParams, SgbParams, SslrParams
+from models.joint_train.params import JointTrainParams, ScorecardParams, SgbParams, SslrParams
 from models.local import Aligned, LocalData
 from models.part import KINDS, PartRecord
 from models.prep import LinearPrep, TreePrep, holdout_mask
@@ -80,6 +80,9 @@ def run(ctx: JobContext, devices: Mapping[str, Any]) -> ProgramResult:
         with clock.stage(D.STAGE_SSLR, f"SS-LR (SPU): {p.sslr.epochs} epochs"):
             scores["sslr"], saved = _sslr(ctx, p.sslr, devices["spu"], fed, split, y_train)
             sf.wait(saved)
+    if p.scorecard is not None:
+        with clock.stage(D.STAGE_SCORECARD, f"scorecard: {p.scorecard.bins} bins, WOE, LR in the SPU, points"):
+            scores["scorecard"] = _scorecard(ctx, p.scorecard, devices["spu"], fed, split, local)
     if p.bank_only is not None:
         with clock.stage(D.STAGE_BANK_ONLY, "bank-only LightGBM on the label owner's own columns"):
             scores["bank_only"] = fed.label(_bank_only)(split, p.tree_params, p.seed)
@@ -179,6 +182,37 @@ def _sslr(
     return scores, saved
 
 
+def _scorecard(ctx: JobContext, q: ScorecardParams, spu: Any, fed: Federation, split: Split, local: LocalData) -> Any:
+    """Bin, count under encryption, fit on WOE in the SPU, and keep each party's points; the label
+    owner gets held-out probabilities of default and writes the IV tables, others get None."""
+    from models.scorecard import protocol
+    from models.scorecard.points import Scaling
+
+    rows = int((~split.test).sum())
+    settings = protocol.Settings(q.bins, q.method, q.monotone, q.iv_min, q.top_k,
+                                 Scaling(q.base_score, q.base_odds, q.pdo), q.epochs, q.learning_rate,
+                                 min(q.batch_size, rows), q.l2_norm, protocol.SCHEMES[q.he], q.key_bits)  # fmt: skip
+    y = split.y[~split.test] if split.y is not None else None
+    categories = combine.reporting_categories(local.schema, local.features)
+    trained = protocol.train(fed.pyus, spu, ctx.spec.label_party, ctx.party, settings, list(local.features),
+                             categories, split.x_train.to_numpy(dtype="float64"),
+                             split.x_test.to_numpy(dtype="float64"), y, ctx.model_dir / "scorecard",
+                             lambda what: ctx.emit(D.STAGE_SCORECARD, what))  # fmt: skip
+    return fed.label(lambda t: _write_iv(ctx, t))(trained)
+
+
+def _write_iv(ctx: JobContext, trained: Any) -> np.ndarray:
+    """At the label owner: the IV table per feature and per catalogue category, and its plot."""
+    table = pd.DataFrame(trained.iv).sort_values("iv", ascending=False)
+    ctx.outputs_dir.mkdir(parents=True, exist_ok=True)
+    table.to_csv(ctx.outputs_dir / D.IV_TABLE, index=False)
+    by = table.groupby(["party", "category"], as_index=False).agg(iv=("iv", "sum"), features=("feature", "count"),
+                                                                 selected=("selected", "sum"))  # fmt: skip
+    by.sort_values("iv", ascending=False).to_csv(ctx.outputs_dir / D.IV_CATEGORIES, index=False)
+    write_atomic(ctx.outputs_dir / D.IV_PLOT, metrics.iv_plot(table))
+    return np.asarray(trained.probability)
+
+
 def _save_linear_part(w: np.ndarray, part: str, prep: LinearPrep) -> None:
     d = Path(part)
     d.mkdir(parents=True, exist_ok=True)
@@ -218,4 +252,5 @@ def _read_evaluation(ctx: JobContext) -> tuple[dict[str, float], tuple[str, ...]
     if not metrics_file.is_file():
         return {}, ()  # not the label owner
     doc = json.loads(metrics_file.read_text())
-    return {k: float(v) for k, v in doc["metrics"].items()}, tuple(doc["artifacts"])
+    iv = [n for n in (D.IV_TABLE, D.IV_CATEGORIES, D.IV_PLOT) if (ctx.outputs_dir / n).is_file()]
+    return {k: float(v) for k, v in doc["metrics"].items()}, (*doc["artifacts"], *iv)

@@ -33,7 +33,7 @@ def design(own: np.ndarray, onehots: list[np.ndarray], tables: list[np.ndarray])
     return jnp.concatenate([*cols, ones], axis=1)
 
 
-def epoch(x: np.ndarray, y: np.ndarray, w: np.ndarray, learning_rate: float, l2: float, batch: int) -> Any:
+def epoch(x: Any, y: Any, w: Any, learning_rate: float, l2: float, batch: int) -> Any:
     """One pass of mini-batch gradient descent (the bias is not penalised)."""
     import jax.numpy as jnp
     from secretflow.utils.sigmoid import SigType, sigmoid
@@ -51,10 +51,12 @@ def fit(spu: Any, x: Any, y: Any, epochs: int, learning_rate: float, l2: float, 
         progress: Callable[[int], None] | None = None) -> Any:  # fmt: skip
     """The coefficients (features, then the bias) as an SPU object; ``x`` from :func:`design`, ``y`` in the SPU."""
     import jax.numpy as jnp
+    import secretflow as sf
 
     w = spu(lambda a: jnp.zeros((a.shape[1], 1), dtype=jnp.float32))(x)
     for e in range(epochs):
         w = spu(epoch, static_argnames=("batch",))(x, y, w, learning_rate, l2, batch=batch)
         if progress is not None:
+            sf.wait([w])  # SPU calls are queued: wait, so the progress shown is the real one
             progress(e + 1)
     return w

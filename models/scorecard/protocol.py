@@ -96,6 +96,8 @@ def train(pyus: Mapping[str, Any], spu: Any, label: str, me: str, s: Settings, f
           categories: Mapping[str, str], x_train: np.ndarray, x_test: np.ndarray, y: np.ndarray | None,
           where: Path, progress: Callable[[str], None]) -> Any:  # fmt: skip
     """Train and save this party's part under ``where``; returns a label-owner object holding :class:`Trained`."""
+    import secretflow as sf
+
     local = _party_state(me, s, features, categories, x_train, x_test, y)
     partners = sorted(p for p in pyus if p != label)
 
@@ -107,10 +109,12 @@ def train(pyus: Mapping[str, Any], spu: Any, label: str, me: str, s: Settings, f
     replies = [at(label, lambda r: r, at(p, lambda q: _reply(local, q), request.to(pyus[p])).to(pyus[label]))
                for p in partners]  # fmt: skip
     done = at(label, lambda *r: _woe(local, dict(zip(partners, r, strict=True))), *replies)
-    progress("logistic regression on WOE in the SPU")
+    progress("WOE features into the SPU")
     x = spu(lr.design)(at(label, lambda _: _own_woe(local), done).to(spu),
                        [at(p, lambda: _onehot(local)).to(spu) for p in partners],
                        [at(label, lambda _, p=p: _block(local, p), done).to(spu) for p in partners])  # fmt: skip
+    sf.wait([x])
+    progress("logistic regression on WOE in the SPU")
     w = lr.fit(spu, x, at(label, lambda _: local.y, done).to(spu), s.epochs, s.learning_rate, s.l2_norm,
                s.batch_size, lambda e: progress(f"epoch {e}/{s.epochs}"))  # fmt: skip
     tables = at(label, lambda c: _points(local, np.asarray(c).ravel(), where), w.to(pyus[label]))

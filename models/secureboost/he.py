@@ -76,7 +76,6 @@ class KeyOwner:
         self.counts.decrypt += int(ct.rows)
         return [int(v) for v in pt.to_numpy().ravel()]
 
-
     def open_packs(self, packs: Packs, layout: Layout) -> list[int]:
         """Every slot of a party's packs, in order: decrypted with a range check, then unpacked."""
         out: list[int] = []

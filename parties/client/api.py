@@ -62,7 +62,8 @@ def follow(client: CoordinatorService, job_id: str, progress: Progress | None = 
 
 def public_summary(result: dict[str, Any]) -> dict[str, Any]:
     """The JSON ``safehouse demo --json`` and ``safehouse run --json`` write."""
-    return {
+    extra = {"iv": result["iv"]} if "iv" in result else {}  # a scorecard's IV per feature
+    return extra | {
         "psi": result["psi"],
         "models": {k: {"auc": v["auc"], "ks": v["ks"]} for k, v in result.get("models", {}).items()},
         "mlflow": {"tracking_uri": result["mlflow"]["tracking_uri"], "run_id": result["mlflow"]["run_id"]},

@@ -20,8 +20,12 @@ Safehouse may, so the worker patches three places of it at start-up:
 from __future__ import annotations
 
 import io
+import json
+import os
 import pickle
+import time
 import types
+from pathlib import Path
 from typing import Any
 
 from protocols.errors import SafehouseError
@@ -69,11 +73,38 @@ class StrictUnpickler(pickle.Unpickler):
         return super().find_class(module, name)
 
 
+WIRE_LOG_ENV = "SAFEHOUSE_WIRE_LOG"  # set (to anything) to record the shape of every peer message
+_wire_log: Path | None = None
+
+
 def loads(data: bytes, /, *, filter_type: Any = None, **_: Any) -> Any:
     """``secure_pickle.loads`` as SecretFlow calls it; ``filter_type`` is ignored on purpose."""
     if not isinstance(data, bytes | bytearray | memoryview):
         raise TypeError("a peer message must be bytes")
-    return StrictUnpickler(io.BytesIO(bytes(data))).load()
+    obj = StrictUnpickler(io.BytesIO(bytes(data))).load()
+    if _wire_log is not None:
+        with _wire_log.open("a") as f:
+            f.write(json.dumps({"t": time.time(), "bytes": len(data), "shape": shape_of(obj)}) + "\n")
+    return obj
+
+
+def shape_of(obj: Any, depth: int = 0) -> Any:
+    """What a message holds, for the wire log: containers by key, arrays by dtype and shape, bytes by
+    length, numbers and short strings by value (the log stays in this party's job directory)."""
+    if depth > 6:
+        return "..."
+    if isinstance(obj, dict):
+        return {str(k): shape_of(v, depth + 1) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [shape_of(v, depth + 1) for v in obj[:50]]
+    if isinstance(obj, bytes | bytearray):
+        return {"bytes": len(obj)}
+    if isinstance(obj, bool | int | float) or (isinstance(obj, str) and len(obj) <= 64):
+        return obj
+    dtype, shape = getattr(obj, "dtype", None), getattr(obj, "shape", None)
+    if dtype is not None and shape is not None:
+        return {"type": type(obj).__name__, "dtype": str(dtype), "shape": [int(d) for d in shape]}
+    return {"type": f"{type(obj).__module__}.{type(obj).__name__}"}
 
 
 def install_allow_list() -> None:
@@ -109,7 +140,11 @@ def sanitise_remote_errors() -> None:
     brpc_link.BrpcLinkProxy.send = send
 
 
-def install() -> None:
+def install(job_dir: Path | None = None) -> None:
+    """Install every patch; with ``SAFEHOUSE_WIRE_LOG`` set, peer messages' shapes go to ``wire.jsonl``."""
+    global _wire_log
+    if job_dir is not None and os.environ.get(WIRE_LOG_ENV):
+        _wire_log = job_dir / "wire.jsonl"
     install_allow_list()
     sanitise_remote_errors()
     from parties.worker import spu_compile

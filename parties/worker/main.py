@@ -111,7 +111,7 @@ def _run(job_dir: Path, cfg: dict[str, Any], emit: Events) -> None:
     emit(C.STAGE_INIT, "joining the other parties")
     if plan.sidecar is not None:
         _start_sidecar(job_dir, plan.sidecar)
-    hardening.install()
+    hardening.install(job_dir)
     devs = devices.init(cfg["job_id"], cfg["party"], plan, needs)
     ctx = JobContext(cfg["job_id"], cfg["party"], spec, Path(cfg["dataset_dir"]), job_dir, Path(cfg["model_dir"]), emit)
     result = program(ctx, devs)
