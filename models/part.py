@@ -21,6 +21,7 @@ from protocols.errors import SpecError
 FILE = "part.json"
 FORMAT = 1
 KINDS = ("sgb", "sslr", "scorecard")
+ONLINE_KINDS = ("sgb", "sslr")  # kinds the online scoring service loads
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,8 @@ class Loaded:
 def load(directory: Path) -> Loaded:
     """A party's part from its directory (the hash is taken over the files as read)."""
     record = PartRecord.read(directory)
-    if record.kind == "scorecard":
-        raise SpecError(f"{directory}: scoring a scorecard part is not supported yet; score its job's SGB or SS-LR")
+    if record.kind not in ONLINE_KINDS:
+        raise SpecError(f"{directory}: online scoring of a {record.kind} is not supported yet; use `safehouse score`")
     digest = sha256_dir(directory)
     if record.kind == "sslr":
         from models.linear import LinearPart

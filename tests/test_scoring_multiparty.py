@@ -34,7 +34,8 @@ from protocols.messages import ContributionRequest
 from tests.test_multiparty import run_cli
 
 pytestmark = pytest.mark.multiparty
-KINDS = ("sgb", "sslr")
+KINDS = ("sgb", "sslr")  # served online too
+BATCH_KINDS = (*KINDS, "scorecard")
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,8 @@ def trained(small_city_home: Home, tmp_path_factory: pytest.TempPathFactory) -> 
                     "bank": {"dataset": synth.LOANS, "features": bank.features}},
         "label": {"party": "bank", "column": synth.LABEL},
         "models": {"sgb": {"num_boost_round": 4, "max_depth": 3, "sketch_eps": 0.1},
-                   "sslr": {"epochs": 2, "batch_size": 128}},
+                   "sslr": {"epochs": 2, "batch_size": 128},
+                   "scorecard": {"bins": 8, "epochs": 4}},
     })  # fmt: skip
     result = api.run(spec, home, None)
     holdout = next(home.party("bank").root.rglob("holdout_scores.parquet"))
@@ -75,7 +77,7 @@ def latest_table(directory: Path) -> pd.DataFrame:
     return pd.read_parquet(sorted(directory.glob("*.parquet"))[-1])
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", BATCH_KINDS)
 def test_batch_scores_every_loan_and_keep_them_with_the_bank(
     trained: Trained, copy: Home, tmp_path: Path, kind: str
 ) -> None:
@@ -91,13 +93,17 @@ def test_batch_scores_every_loan_and_keep_them_with_the_bank(
     table = pd.read_parquet(table_path)
     assert list(table.columns[:6]) == ["uscc", "score", "band", "reason_1", "reason_2", "reason_3"]
     assert set(table["uscc"]) == set(loans[synth.KEY]) and table["band"].isin(list("ABCDEF")).all()
+    if kind == "scorecard":  # points on the card's own scale: fewer points, more risk
+        assert np.corrcoef(table["points"], table["score"])[0, 1] < -0.9
+        assert table["reason_1"].str.startswith("platform:").any() and table["reason_1"].notna().all()
 
     # The training job's held-out firms get that job's own predictions back.
     joined = trained.holdout.merge(table, on="uscc")
     assert len(joined) == len(trained.holdout)
     # SecureBoost routes the same splits in plaintext: equal to 1e-6. SS-LR trained and predicted in
-    # SPU fixed point (2^-18 resolution per term); batch scoring adds plaintext weights.
-    tolerance = 1e-6 if kind == "sgb" else 2e-3
+    # SPU fixed point (2^-18 resolution per term); batch scoring adds plaintext weights. A scorecard
+    # sums the same encrypted points (2^-10 each) in training and scoring.
+    tolerance = {"sgb": 1e-6, "sslr": 2e-3, "scorecard": 1e-3}[kind]
     assert np.abs(joined["score"] - joined[f"score_{kind}"]).max() < tolerance
 
     # The platform's home holds no score: no file there carries a score column or the bank's results.

@@ -47,9 +47,15 @@ def at_label_owner(
     firms = frame[local.schema.key].to_numpy()
     pos = pd.Index(keys).get_indexer(firms)  # -1: a firm some party does not hold
     x = dataset.encode_features(local.schema, frame, list(local.features))
+    points = None
     if p.model.kind == "sslr":
         raw, contributions = _linear(part, ctx.party, x, pos, received)
         link = LinearPart.load(part, ctx.party).link
+    elif p.model.kind == "scorecard":
+        from models.scorecard.part import LabelPart, label_scores
+
+        raw, contributions, points = label_scores(LabelPart.load(part, ctx.party), part, x, pos, received, len(keys))
+        link = "logistic"
     else:
         raw, contributions = _trees(part, x, pos, received)
         link = "logistic"
@@ -57,6 +63,8 @@ def at_label_owner(
     population = np.load(part / POPULATION) if (part / POPULATION).is_file() else None
     table = pd.DataFrame({"uscc": firms, "score": pd_, "band": scoring.bands(pd_, scoring.band_edges(population))})
     table = pd.concat([table, scoring.reasons(contributions, p.reasons)], axis=1)
+    if points is not None:
+        table["points"] = np.round(points, 1)  # the scorecard's own scale: higher is safer
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     table = table.assign(model=p.model.name, version=p.model.version, scored_at=now, held_by_all=pos >= 0)
     found = _metrics(local, frame, table, part)

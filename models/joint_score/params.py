@@ -11,7 +11,7 @@ from enclave.jobspec import JobSpec
 from models.scoring import BAND_NAMES
 from protocols.errors import SpecError
 
-KINDS = ("sgb", "sslr")
+KINDS = ("sgb", "sslr", "scorecard")
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,9 @@ def run(ctx: JobContext, devices: dict[str, Any]) -> ProgramResult:
     with clock.stage(D.STAGE_SCORE, f"{p.model.name} version {p.model.version} ({p.model.kind})"):
         if p.model.kind == "sgb":
             received = _trees(fed, ctx, local, aligned, part)
+        elif p.model.kind == "scorecard":
+            received = {name: _points(fed, local, aligned, part, name) for name in spec.party_names
+                        if name != spec.label_party}  # fmt: skip
         else:
             received = [_linear(fed, ctx, local, aligned, part, name) for name in spec.party_names
                         if name != spec.label_party]  # fmt: skip
@@ -66,6 +69,17 @@ def _linear(fed: Federation, ctx: JobContext, local: LocalData, aligned: Any, pa
             local.x(aligned),
             combine.reporting_categories(local.schema, local.features),
         ).to_wire()
+
+    return fed.pyus[party](piece)().to(fed.label)
+
+
+def _points(fed: Federation, local: LocalData, aligned: Any, part: Path, party: str) -> Any:
+    """A partner's scorecard points per category (encrypted, re-randomised), moved to the label owner."""
+
+    def piece() -> dict[str, Any]:
+        from models.scorecard.part import partner_sums
+
+        return partner_sums(part, local.x(aligned).to_numpy(dtype="float64"))
 
     return fed.pyus[party](piece)().to(fed.label)
 

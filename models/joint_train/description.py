@@ -117,7 +117,7 @@ class JointTrain(JobType):
     def tracking_params(self, spec: JobSpec) -> dict[str, Any]:
         p = P.JointTrainParams.of(spec)
         params: dict[str, Any] = {"test_fraction": p.test_fraction, "seed": p.seed, "models": ",".join(p.models)}
-        for kind in P.TRAINED_ACROSS:
+        for kind in P.JOINT_KINDS:
             sub = getattr(p, kind)
             if sub is not None:
                 params.update({f"{kind}.{k}": v for k, v in sub.__dict__.items()})

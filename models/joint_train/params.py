@@ -14,8 +14,7 @@ from enclave.jobspec import JobSpec
 from protocols.errors import SpecError
 
 MODEL_KINDS = ("sgb", "sslr", "scorecard", "bank_only")
-JOINT_KINDS = ("sgb", "sslr")  # models that span parties and are registered
-TRAINED_ACROSS = (*JOINT_KINDS, "scorecard")  # models that span parties (a scorecard is not scored by jobs yet)
+JOINT_KINDS = ("sgb", "sslr", "scorecard")  # models that span parties and are registered
 BINNING_METHODS = ("quantile", "chimerge")
 HE_SCHEMES = ("ou", "paillier")
 
@@ -159,7 +158,7 @@ def parse(top: Fields) -> JointTrainParams:
         models[kind] = _PARSERS[kind](sub)
         sub.done()
     models_f.done()
-    if not any(k in models for k in TRAINED_ACROSS):
+    if not any(k in models for k in JOINT_KINDS):
         raise SpecError(f"{top.source}: models: a joint job needs 'sgb', 'sslr' or 'scorecard'")
     ref = top.sub("reference", {})
     pooled = ref.bool_("pooled", False)

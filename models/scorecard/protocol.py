@@ -33,6 +33,7 @@ from models.secureboost.wire import Msg
 from models.woe import BinTable
 
 SCHEMES = {"ou": "OU", "paillier": "ZPaillier"}
+POINTS, TABLE_FILE, PK_FILE, KEY_FILE = "points.json", "points.ct", "he.pk", "he.key"
 
 
 @dataclass(frozen=True)
@@ -214,8 +215,12 @@ def _points(local: _Local, coef: np.ndarray, where: Path) -> dict[str, Msg]:
 def _save_label_part(local: _Local, where: Path, table: dict[str, list[np.ndarray]]) -> None:
     where.mkdir(parents=True, exist_ok=True)
     local.own_bins().save(where)
+    if local.counter is not None:  # the partners' tables are encrypted under this key: keep it, to score
+        write_atomic(where / KEY_FILE, local.counter.he.secret_key())
+        (where / KEY_FILE).chmod(0o600)
+        write_atomic(where / PK_FILE, local.counter.he.public_key())
     s = local.settings.scaling
-    write_json(where / "points.json", {
+    write_json(where / POINTS, {
         "base_points": local.base, "scaling": {"base_score": s.base_score, "base_odds": s.base_odds, "pdo": s.pdo},
         "features": [{"party": p, "feature": fw.feature, "category": fw.category, "iv": fw.iv(),
                       "selected": j in local.selected[p], "groups": fw.groups, "points": table[p][j].tolist()}
@@ -231,9 +236,9 @@ def _keep_and_score(local: _Local, table: Msg, where: Path) -> Msg:
     if [int(n) for n in table["n_bins"]] != b.n_bins:
         raise ValueError("the point table does not match this party's bins")
     b.save(where)
-    write_atomic(where / "points.ct", bytes(table["ct"]))
-    write_atomic(where / "points.pk", bytes(table["pk"]))
-    write_json(where / "points.json", {"features": local.features, "categories": local.categories,
+    write_atomic(where / TABLE_FILE, bytes(table["ct"]))
+    write_atomic(where / PK_FILE, bytes(table["pk"]))
+    write_json(where / POINTS, {"features": local.features, "categories": local.categories,
                                        "n_bins": b.n_bins, "layout": list(table["layout"])})  # fmt: skip
     order = sorted(set(local.categories))
     return pts.category_sums(table, bytes(table["pk"]), b.assign(local.x_test), local.categories, order)

@@ -44,11 +44,11 @@ def _encoder() -> Any:
 class KeyOwner:
     """The label owner's side: the key pair, row encryption, range-checked decryption."""
 
-    def __init__(self, schema: str, key_bits: int) -> None:
+    def __init__(self, schema: str, key_bits: int, kit: Any = None) -> None:
         from heu import numpy as hnp
         from heu import phe
 
-        self.kit = hnp.setup(getattr(phe.SchemaType, schema), key_bits)
+        self.kit = kit if kit is not None else hnp.setup(getattr(phe.SchemaType, schema), key_bits)
         self.encryptor = self.kit.encryptor()
         self.decryptor = self.kit.decryptor()
         self.counts = OpCounts()
@@ -56,6 +56,19 @@ class KeyOwner:
     def public_key(self) -> bytes:
         """The serialised public key."""
         return bytes(self.kit.public_key().serialize())
+
+    def secret_key(self) -> bytes:
+        """The serialised secret key: for the owner's own part only, never for the wire."""
+        return bytes(self.kit.secret_key().serialize())
+
+    @staticmethod
+    def restore(public_key: bytes, secret_key: bytes) -> KeyOwner:
+        """A key owner from its saved keys (a scorecard's partner tables are encrypted under them)."""
+        from heu import numpy as hnp
+        from heu import phe
+
+        kit = hnp.HeKit(phe.setup(phe.PublicKey.load_from(public_key), phe.SecretKey.load_from(secret_key)))
+        return KeyOwner("", 0, kit)
 
     def plaintext_bits(self) -> int:
         """Bits of the largest magnitude the scheme decrypts unambiguously."""

@@ -142,8 +142,8 @@ class Contributor:
     def _served_for(self, req: ContributionRequest) -> Served:
         if not (req.job_id and set(req.job_id) <= _ID_CHARS and len(req.job_id) <= 64):
             raise SpecError("job_id: not a job id")
-        if req.kind not in parts.KINDS:
-            raise SpecError(f"kind: expected one of {list(parts.KINDS)}")
+        if req.kind not in parts.ONLINE_KINDS:
+            raise SpecError(f"kind: expected one of {list(parts.ONLINE_KINDS)}")
         with self._lock:
             served = self._served.get((req.job_id, req.kind))
         if served is None:

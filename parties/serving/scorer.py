@@ -99,6 +99,10 @@ def load_models(config: NodeConfig, names: list[str] | None, dataset_name: str |
                 raise SpecError(f"model {name}:{version}: its label owner is {manifest.get('label_party')!r}, "
                                 f"not {config.party!r}")  # fmt: skip
             continue
+        if not names and manifest.get("model") not in parts.ONLINE_KINDS:
+            log.warning("model %s:%s is a %s, which is scored in batch only; not loaded", name, version,
+                        manifest.get("model"))  # fmt: skip
+            continue
         out.append(_load_model(config, name, version, manifest, dataset_name))
     return out
 
