@@ -42,6 +42,7 @@ def test_a_scorecard_equals_its_plaintext_twin_and_the_platform_sees_no_label_or
     result = json.loads(out.read_text())
     job, models = result["job_id"], result["models"]
     assert models["scorecard"]["auc"] > models["bank_only"]["auc"], models
+    assert "pooled" not in models  # the spec asks for no pooled reference
     # The same bins, WOE, selection and gradient steps in plaintext on pooled rows give the same scores.
     twin = reference.pooled_scorecard(home, registry.parse_spec(doc))
     held = pd.read_parquet(home.party("bank").job_dir(job) / "outputs" / "holdout_scores.parquet")
