@@ -91,6 +91,16 @@ def reasons(contributions: pd.DataFrame, k: int) -> pd.DataFrame:
     return pd.DataFrame(out, index=contributions.index)
 
 
+def shares_index(expected_counts: np.ndarray, actual_counts: np.ndarray) -> float:
+    """Population (or characteristic) stability index of two count vectors over the same bins."""
+    pe = np.asarray(expected_counts, dtype="float64")
+    pa = np.asarray(actual_counts, dtype="float64")
+    if pe.shape != pa.shape or pe.sum() <= 0 or pa.sum() <= 0:
+        raise ValueError("stability needs two non-empty count vectors over the same bins")
+    pe, pa = np.clip(pe / pe.sum(), 1e-6, None), np.clip(pa / pa.sum(), 1e-6, None)
+    return float(np.sum((pa - pe) * np.log(pa / pe)))
+
+
 def stability(expected: Sequence[float] | np.ndarray, actual: Sequence[float] | np.ndarray, bins: int = 10) -> float:
     """Population stability index of ``actual`` against ``expected``, on ``expected``'s quantiles."""
     e = np.asarray(expected, dtype="float64")
@@ -98,10 +108,9 @@ def stability(expected: Sequence[float] | np.ndarray, actual: Sequence[float] | 
     if len(e) < bins or len(a) == 0:
         raise ValueError(f"stability needs at least {bins} expected and one actual value")
     edges = np.unique(np.quantile(e, np.linspace(0, 1, bins + 1)[1:-1]))
-    pe = np.bincount(np.searchsorted(edges, e, side="right"), minlength=len(edges) + 1) / len(e)
-    pa = np.bincount(np.searchsorted(edges, a, side="right"), minlength=len(edges) + 1) / len(a)
-    pe, pa = np.clip(pe, 1e-6, None), np.clip(pa, 1e-6, None)
-    return float(np.sum((pa - pe) * np.log(pa / pe)))
+    pe = np.bincount(np.searchsorted(edges, e, side="right"), minlength=len(edges) + 1)
+    pa = np.bincount(np.searchsorted(edges, a, side="right"), minlength=len(edges) + 1)
+    return shares_index(pe, pa)
 
 
 def band_counts(band_of_rows: np.ndarray) -> list[dict[str, object]]:

@@ -10,10 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from mlflow.tracking import MlflowClient
 
 from enclave.home import Home
 from models import metrics, reference, registry
+from parties.report import validation
 from parties.worker.hardening import WIRE_LOG_ENV
+from tests import browser
 from tests.test_multiparty import city, run_cli, spec_for
 
 
@@ -55,6 +58,25 @@ def test_a_scorecard_equals_its_plaintext_twin_and_the_platform_sees_no_label_or
     assert any(row["selected"] and row["party"] == "platform" for row in result["iv"])
     _platform_received_no_label_or_count(home, job, int((~pooled.test).sum()))
     _each_party_keeps_its_own_points(home, job)
+    _validation_report_reads_in_a_browser(home, result, tmp_path)
+
+
+def _validation_report_reads_in_a_browser(home: Home, result: dict[str, Any], tmp_path: Path) -> None:
+    ml = MlflowClient(result["mlflow"]["tracking_uri"])
+    run_id = result["mlflow"]["run_id"]
+    logged = {a.path for a in ml.list_artifacts(run_id, "plots")}
+    assert {"plots/iv.csv", "plots/iv_categories.csv", "plots/iv.png", "plots/scorecard_points.json"} <= logged
+    page = Path(ml.download_artifacts(run_id, "report/scorecard.html", str(tmp_path)))
+    o = browser.outline(browser.render(page))
+    assert list(o.sections) == list(validation.SECTIONS)
+    assert o.headings[0].startswith("Validation report")
+    for section in ("data", "performance", "binning", "points", "stability", "controls"):
+        assert o.sections[section]["table"] >= 1 and o.sections[section]["tr"] >= 2, (section, o.sections)
+    assert o.sections["performance"]["img"] >= 2 and o.sections["binning"]["img"] == 1
+    text = page.read_text()
+    assert "platform" in text and "min_cell_size" in text and result["job_id"] in text
+    for firm in pd.read_parquet(home.party("bank").dataset_dir("loans") / "data.parquet")["uscc"][:200]:
+        assert firm not in text  # aggregates only
 
 
 def _platform_received_no_label_or_count(home: Home, job: str, train_rows: int) -> None:

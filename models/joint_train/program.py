@@ -210,6 +210,8 @@ def _write_iv(ctx: JobContext, trained: Any) -> np.ndarray:
                                                                  selected=("selected", "sum"))  # fmt: skip
     by.sort_values("iv", ascending=False).to_csv(ctx.outputs_dir / D.IV_CATEGORIES, index=False)
     write_atomic(ctx.outputs_dir / D.IV_PLOT, metrics.iv_plot(table))
+    write_json(ctx.outputs_dir / D.POINTS_TABLE, trained.points)
+    pd.DataFrame(trained.csi).to_csv(ctx.outputs_dir / D.CSI_TABLE, index=False)
     return np.asarray(trained.probability)
 
 
@@ -252,5 +254,5 @@ def _read_evaluation(ctx: JobContext) -> tuple[dict[str, float], tuple[str, ...]
     if not metrics_file.is_file():
         return {}, ()  # not the label owner
     doc = json.loads(metrics_file.read_text())
-    iv = [n for n in (D.IV_TABLE, D.IV_CATEGORIES, D.IV_PLOT) if (ctx.outputs_dir / n).is_file()]
+    iv = [n for n in D.SCORECARD_FILES if (ctx.outputs_dir / n).is_file()]
     return {k: float(v) for k, v in doc["metrics"].items()}, (*doc["artifacts"], *iv)

@@ -55,6 +55,12 @@ class PartyBins:
             raise ValueError(f"expected rows x {len(self.features)} features, got {x.shape}")
         return np.column_stack([woe.assign(x[:, j], e) for j, e in enumerate(self.edges)]).astype("int64")
 
+    def labels(self, j: int) -> list[str]:
+        """Readable bins of feature ``j``: right-closed intervals, then the missing-value bin."""
+        e = [f"{v:.6g}" for v in self.edges[j]]
+        bounds = ["-inf", *e, "inf"]
+        return [f"({bounds[i]}, {bounds[i + 1]}{')' if i == len(e) else ']'}" for i in range(len(e) + 1)] + ["missing"]
+
     def save(self, directory: Path) -> None:
         write_json(directory / "bins.json", {"features": list(self.features),
                                              "edges": [e.tolist() for e in self.edges]})  # fmt: skip

@@ -91,6 +91,10 @@ class Trained:
 
     probability: np.ndarray
     iv: list[dict[str, Any]]
+    points: list[
+        dict[str, Any]
+    ]  # the label owner's own features, per bin (aggregates; small cells suppressed on release)
+    csi: list[dict[str, Any]]  # the label owner's own features: training rows against held-out rows
 
 
 def train(pyus: Mapping[str, Any], spu: Any, label: str, me: str, s: Settings, features: list[str],
@@ -260,4 +264,33 @@ def _finish(local: _Local, sums: Mapping[str, Msg]) -> Trained:
     iv = [{"party": p, "feature": fw.feature, "category": fw.category, "iv": round(fw.iv(), 6),
            "bins": len(fw.groups), "selected": j in local.selected[p]}
           for p, fws in local.woe.items() for j, fw in enumerate(fws)]  # fmt: skip
-    return Trained(probability, iv)
+    return Trained(probability, iv, _own_points_table(local), _own_csi(local, own))
+
+
+def _own_points_table(local: _Local) -> list[dict[str, Any]]:
+    b, rows = local.own_bins(), []
+    for j, fw in enumerate(local.woe[local.me]):
+        fine_woe, labels = fw.fine_woe(), b.labels(j)
+        group = {i: g for g, members in enumerate(fw.groups) for i in members}
+        for i, label in enumerate(labels):
+            t = fw.table
+            rows.append({"feature": fw.feature, "bin": label, "group": group[i], "firms": int(t.rows[group[i]]),
+                         "defaults": int(t.positives[group[i]]), "woe": round(float(fine_woe[i]), 4),
+                         "points": round(float(local.own_table[j][i]), 1),
+                         "selected": j in local.selected[local.me]})  # fmt: skip
+    return rows
+
+
+def _own_csi(local: _Local, held_out_bins: np.ndarray) -> list[dict[str, Any]]:
+    """Characteristic stability of each own feature: its training bins' shares against the held-out rows'."""
+    from models.scoring import shares_index
+
+    b = local.own_bins()
+    train = b.assign(local.x_train)
+
+    def csi(j: int, k: int) -> float:
+        before, after = np.bincount(train[:, j], minlength=k), np.bincount(held_out_bins[:, j], minlength=k)
+        return round(shares_index(before, after), 6)
+
+    return [{"party": local.me, "feature": f, "csi": csi(j, k)}
+            for j, (f, k) in enumerate(zip(b.features, b.n_bins, strict=True))]  # fmt: skip

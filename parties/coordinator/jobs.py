@@ -24,11 +24,12 @@ from enclave.controls.audit import AuditLog
 from enclave.jobspec import JobSpec
 from models import registry
 from parties.coordinator.store import CoordinatorStore, CoordRecord
+from parties.report import validation
 from parties.tracking import Tracker
 from parties.transport import NodeService
 from protocols.constants import STAGE_DONE, JobState
 from protocols.errors import ForbiddenError, NotFoundError, SafehouseError, SpecError
-from protocols.messages import JobStatus, Outputs, PartyStatus, Prepared
+from protocols.messages import Fingerprint, JobStatus, Outputs, PartyStatus, Prepared
 
 log = logging.getLogger("safehouse.coordinator")
 
@@ -306,10 +307,24 @@ class Coordinator:
         job.result["mlflow"]["models"] = registered
         if registered:
             self._audit(job, "model_registered", {"mlflow_run_id": run_id, "models": registered})
+        self._reports(job, outputs, fps, registered)
         for name, version in registry.get(job.spec.job_type).model_versions(job.spec):
             tracker.link(run_id, name, version)
         if job.result.get("warnings"):
             tracker.client.set_tag(run_id, "safehouse.warnings", " | ".join(job.result["warnings"]))
+
+    def _reports(self, job: CoordJob, outputs: Mapping[str, Outputs], fps: Mapping[str, Fingerprint],
+                 registered: Mapping[str, Mapping[str, str]]) -> None:  # fmt: skip
+        """One validation page per registered model version, in the job's MLflow run."""
+        if job.tracker is None:
+            return
+        audit = {**{p: list(h) for p, h in job.node_entries.items()}, "coordinator": list(job.audit_hashes)}
+        for kind, reg in registered.items():
+            page = validation.render(validation.ReportInput(
+                job.spec, job.job_id, kind, registry.get(job.spec.job_type).model_title(kind),
+                f"{reg['name']}:{reg['version']}", outputs, fps, job.result.get("models", {}), audit,
+            ))  # fmt: skip
+            job.tracker.client.log_text(job.run_id, page, f"report/{kind}.html")
 
     def _abort(self, job: CoordJob, state: JobState, reason: str) -> None:
         log.warning("job %s ending %s: %s", job.job_id, state.value, reason)

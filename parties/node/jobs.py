@@ -188,8 +188,18 @@ class JobManager:
             model_parts=g.model_parts,
             stage_seconds=dict(result.stage_seconds),
             audit_hash=audit_hash,
-            security=dict(result.security),
+            security=dict(result.security) | self._controls(job, result.withheld_firms, g.withheld),
         )
+
+    @staticmethod
+    def _controls(job: NodeJob, withheld_firms: int, withheld: tuple[str, ...]) -> dict[str, str]:
+        """The controls this node applied, in words, for the job's validation report."""
+        r = job.record
+        return {
+            "policy": f"outputs granted: {', '.join(r.outputs_allowed) or 'none'}; min_cell_size {r.min_cell_size}",
+            "consent": f"authorisation-required values withheld for {withheld_firms} firm(s)",
+            "withheld_outputs": ", ".join(withheld) or "none",
+        }
 
     def conclude(self, job_id: str, state: JobState, reason: str) -> PartyStatus:
         if not state.terminal:

@@ -1,0 +1,1 @@
+"""Validation reports: one HTML page per registered model version, logged to its MLflow run."""
