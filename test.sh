@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 source scripts/ensure-uv.sh
+source scripts/ensure-chromium.sh
 uv run --frozen ruff check .
 uv run --frozen ruff format --check .
 uv run --frozen mypy enclave parties models protocols tests
