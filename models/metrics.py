@@ -111,3 +111,20 @@ def iv_plot(table: pd.DataFrame, top: int = 25) -> bytes:
     ax.tick_params(axis="y", labelsize=7)
     fig.tight_layout()
     return _png(fig)
+
+
+def uplift_plot(table: pd.DataFrame) -> bytes:
+    """Per catalogue category: AUC it adds alone on top of the bank's features, and AUC lost
+    when it alone is left out of the full model."""
+    rows = table.sort_values("uplift_alone").reset_index(drop=True)
+    fig, ax = plt.subplots(figsize=(6.4, max(2.5, 0.45 * len(rows) + 1)))
+    y = np.arange(len(rows))
+    ax.barh(y - 0.2, rows["uplift_alone"], height=0.4, label="alone, over the bank's features")
+    ax.barh(y + 0.2, rows["loss_left_out"], height=0.4, label="lost when left out of the full model")
+    ax.set_yticks(y, rows["category"])
+    ax.axvline(0, color="grey", linewidth=1)
+    ax.set_xlabel("AUC")
+    ax.set_title("What each data category adds (held-out AUC)")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return _png(fig)

@@ -109,8 +109,9 @@ def pooled_scorecard(home: Home, spec: JobSpec) -> np.ndarray:
     cols = [columns[p][j] for p, j in sorted(keep)]
     a = np.column_stack([*cols, np.ones(len(d.y))]).astype("float32")
     w = jnp.zeros((a.shape[1], 1), dtype=jnp.float32)
+    every = jnp.ones_like(w)
     batch = min(q.batch_size, int(train.sum()))
     for _ in range(q.epochs):
-        w = lr.epoch(a[train], y.astype("float32"), w, q.learning_rate, q.l2_norm, batch)
+        w = lr.epoch(a[train], y.astype("float32"), w, every, q.learning_rate, q.l2_norm, batch)
     logit = a[d.test] @ np.asarray(w, dtype="float64").ravel()
     return np.asarray(1.0 / (1.0 + np.exp(-logit)))

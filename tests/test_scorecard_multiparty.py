@@ -36,7 +36,7 @@ def test_a_scorecard_equals_its_plaintext_twin_and_the_platform_sees_no_label_or
     monkeypatch.setenv(WIRE_LOG_ENV, "1")
     home = city(small_city_home, tmp_path)
     doc = yaml.safe_load(spec_for(home).to_yaml())
-    doc["models"] = {"bank_only": {}, "scorecard": {"bins": 8, "iv_min": 0.02, "epochs": 4}}
+    doc["models"] = {"bank_only": {}, "scorecard": {"bins": 8, "iv_min": 0.02, "epochs": 4, "uplift": True}}
     spec = tmp_path / "job.yaml"
     spec.write_text(yaml.safe_dump(doc))
     out = tmp_path / "out.json"
@@ -66,13 +66,20 @@ def _validation_report_reads_in_a_browser(home: Home, result: dict[str, Any], tm
     run_id = result["mlflow"]["run_id"]
     logged = {a.path for a in ml.list_artifacts(run_id, "plots")}
     assert {"plots/iv.csv", "plots/iv_categories.csv", "plots/iv.png", "plots/scorecard_points.json"} <= logged
+    assert {"plots/uplift.csv", "plots/uplift.png"} <= logged
+    uplift = pd.read_csv(ml.download_artifacts(run_id, "plots/uplift.csv", str(tmp_path)))
+    categories = {r["category"] for r in result["iv"] if r["party"] == "platform" and r["selected"]}
+    assert set(uplift["category"][1:]) == categories  # every category of the platform's data in the model
+    # The model's own variant, fitted in the same SPU passes, ranks the held-out firms as the model does.
+    assert abs(uplift["auc_left_out"][0] - result["models"]["scorecard"]["auc"]) < 0.002
+    assert (uplift["auc_alone"][1:] >= uplift["auc_alone"][0] - 0.05).all()
     page = Path(ml.download_artifacts(run_id, "report/scorecard.html", str(tmp_path)))
     o = browser.outline(browser.render(page))
     assert list(o.sections) == list(validation.SECTIONS)
     assert o.headings[0].startswith("Validation report")
-    for section in ("data", "performance", "binning", "points", "stability", "controls"):
+    for section in ("data", "performance", "binning", "points", "stability", "uplift", "controls"):
         assert o.sections[section]["table"] >= 1 and o.sections[section]["tr"] >= 2, (section, o.sections)
-    assert o.sections["performance"]["img"] >= 2 and o.sections["binning"]["img"] == 1
+    assert o.sections["performance"]["img"] >= 2 and o.sections["binning"]["img"] == o.sections["uplift"]["img"] == 1
     text = page.read_text()
     assert "platform" in text and "min_cell_size" in text and result["job_id"] in text
     for firm in pd.read_parquet(home.party("bank").dataset_dir("loans") / "data.parquet")["uscc"][:200]:

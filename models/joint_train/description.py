@@ -30,7 +30,8 @@ STAGE_SAVE = "save"
 TITLES = {"sgb": "SecureBoost", "sslr": "SS-LR", "scorecard": "scorecard (WOE LR)", "bank_only": "bank-only LightGBM"}
 IV_TABLE, IV_CATEGORIES, IV_PLOT = "iv.csv", "iv_categories.csv", "iv.png"
 POINTS_TABLE, CSI_TABLE = "scorecard_points.json", "csi.csv"
-SCORECARD_FILES = (IV_TABLE, IV_CATEGORIES, IV_PLOT, POINTS_TABLE, CSI_TABLE)
+UPLIFT_TABLE, UPLIFT_PLOT = "uplift.csv", "uplift.png"
+SCORECARD_FILES = (IV_TABLE, IV_CATEGORIES, IV_PLOT, POINTS_TABLE, CSI_TABLE, UPLIFT_TABLE, UPLIFT_PLOT)
 
 
 def _plot(name: str) -> Declared:
@@ -53,6 +54,9 @@ class JointTrain(JobType):
         # stability between training and held-out rows. A partner's points never leave it in plaintext.
         Declared(POINTS_TABLE, "score_bands", "application/json"),
         Declared(CSI_TABLE, "metrics", "text/csv"),
+        # What each catalogue category of the partner's data adds (held-out AUC of scorecard variants).
+        Declared(UPLIFT_TABLE, "metrics", "text/csv"),
+        _plot(UPLIFT_PLOT),
         *(Declared(f"bands_{k}.json", "score_bands", "application/json") for k in P.MODEL_KINDS),
         Declared("scored_list.csv", "scored_list", "text/csv", per_firm=True),
         Declared("holdout_scores.parquet", "scores", "application/vnd.apache.parquet", per_firm=True),

@@ -57,6 +57,7 @@ class ScorecardParams:
     l2_norm: float = 0.0
     he: str = "ou"
     key_bits: int = 2048
+    uplift: bool = False  # held-out AUC of each platform category alone and left out (fitted alongside)
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,7 @@ def _scorecard(f: Fields) -> ScorecardParams:
         l2_norm=f.float_("l2_norm", d.l2_norm, 0.0, 100.0),
         he=f.choice("he", d.he, HE_SCHEMES),
         key_bits=f.int_("key_bits", d.key_bits, 1024, 4096),
+        uplift=f.bool_("uplift", d.uplift),
     )
 
 

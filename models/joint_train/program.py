@@ -191,8 +191,9 @@ def _scorecard(ctx: JobContext, q: ScorecardParams, spu: Any, fed: Federation, s
     rows = int((~split.test).sum())
     settings = protocol.Settings(q.bins, q.method, q.monotone, q.iv_min, q.top_k,
                                  Scaling(q.base_score, q.base_odds, q.pdo), q.epochs, q.learning_rate,
-                                 min(q.batch_size, rows), q.l2_norm, protocol.SCHEMES[q.he], q.key_bits)  # fmt: skip
-    y = split.y[~split.test] if split.y is not None else None
+                                 min(q.batch_size, rows), q.l2_norm, protocol.SCHEMES[q.he], q.key_bits,
+                                 q.uplift)  # fmt: skip
+    y = (split.y[~split.test], split.y[split.test]) if split.y is not None else None
     categories = combine.reporting_categories(local.schema, local.features)
     trained = protocol.train(fed.pyus, spu, ctx.spec.label_party, ctx.party, settings, list(local.features),
                              categories, split.x_train.to_numpy(dtype="float64"),
@@ -212,6 +213,10 @@ def _write_iv(ctx: JobContext, trained: Any) -> np.ndarray:
     write_atomic(ctx.outputs_dir / D.IV_PLOT, metrics.iv_plot(table))
     write_json(ctx.outputs_dir / D.POINTS_TABLE, trained.points)
     pd.DataFrame(trained.csi).to_csv(ctx.outputs_dir / D.CSI_TABLE, index=False)
+    if trained.uplift:
+        uplift = pd.DataFrame(trained.uplift)
+        uplift.to_csv(ctx.outputs_dir / D.UPLIFT_TABLE, index=False)
+        write_atomic(ctx.outputs_dir / D.UPLIFT_PLOT, metrics.uplift_plot(uplift.iloc[1:]))
     return np.asarray(trained.probability)
 
 

@@ -33,8 +33,14 @@ def design(own: np.ndarray, onehots: list[np.ndarray], tables: list[np.ndarray])
     return jnp.concatenate([*cols, ones], axis=1)
 
 
-def epoch(x: Any, y: Any, w: Any, learning_rate: float, l2: float, batch: int) -> Any:
-    """One pass of mini-batch gradient descent (the bias is not penalised)."""
+def epoch(x: Any, y: Any, w: Any, mask: Any, learning_rate: float, l2: float, batch: int) -> Any:
+    """One pass of mini-batch gradient descent for every variant at once.
+
+    ``w`` and ``mask`` are (features + 1) x variants: column v fits only the
+    features its mask keeps (the last row, the bias, is always kept and never
+    penalised). One matrix product per batch serves every variant, so fitting
+    a model's leave-one-category-out variants costs little more than the model.
+    """
     import jax.numpy as jnp
     from secretflow.utils.sigmoid import SigType, sigmoid
 
@@ -42,21 +48,29 @@ def epoch(x: Any, y: Any, w: Any, learning_rate: float, l2: float, batch: int) -
     penalty = jnp.concatenate([jnp.ones((w.shape[0] - 1, 1)), jnp.zeros((1, 1))], axis=0) * l2
     for i in range(x.shape[0] // batch):
         xs, ys = x[i * batch : (i + 1) * batch], y[i * batch : (i + 1) * batch]
-        err = sigmoid(xs @ w, SigType(SIGMOID)) - ys
-        w = w - learning_rate * (xs.T @ err / batch + penalty * w)
-    return w
+        err = sigmoid(xs @ (w * mask), SigType(SIGMOID)) - ys
+        w = w - learning_rate * ((xs.T @ err / batch) * mask + penalty * w)
+    return w * mask
 
 
-def fit(spu: Any, x: Any, y: Any, epochs: int, learning_rate: float, l2: float, batch: int,
+def fit(spu: Any, x: Any, y: Any, mask: Any, epochs: int, learning_rate: float, l2: float, batch: int,
         progress: Callable[[int], None] | None = None) -> Any:  # fmt: skip
-    """The coefficients (features, then the bias) as an SPU object; ``x`` from :func:`design`, ``y`` in the SPU."""
+    """The coefficients (features, then the bias; one column per variant of ``mask``) as an SPU object.
+
+    ``x`` from :func:`design`; ``y`` and ``mask`` in the SPU (the mask is the label owner's input,
+    so which features a variant keeps is not revealed)."""
     import jax.numpy as jnp
     import secretflow as sf
 
-    w = spu(lambda a: jnp.zeros((a.shape[1], 1), dtype=jnp.float32))(x)
+    w = spu(lambda m: jnp.zeros(m.shape, dtype=jnp.float32))(mask)
     for e in range(epochs):
-        w = spu(epoch, static_argnames=("batch",))(x, y, w, learning_rate, l2, batch=batch)
+        w = spu(epoch, static_argnames=("batch",))(x, y, w, mask, learning_rate, l2, batch=batch)
         if progress is not None:
             sf.wait([w])  # SPU calls are queued: wait, so the progress shown is the real one
             progress(e + 1)
     return w
+
+
+def logits(x: Any, w: Any) -> Any:
+    """Every row's log-odds under every variant (rows x variants)."""
+    return x @ w

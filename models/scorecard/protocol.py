@@ -52,6 +52,7 @@ class Settings:
     l2_norm: float
     schema: str
     key_bits: int
+    uplift: bool = False  # also fit, in the same SPU passes, each partner category alone and left out
 
 
 @dataclass
@@ -65,11 +66,14 @@ class _Local:
     x_train: np.ndarray
     x_test: np.ndarray
     y: np.ndarray | None
+    y_test: np.ndarray | None = None
     bins: PartyBins | None = None
     counter: counts.LabelSide | None = None
     woe: dict[str, list[FeatureWoe]] = field(default_factory=dict)  # per party, at the label owner
     selected: dict[str, list[int]] = field(default_factory=dict)
     tables: dict[str, Msg] = field(default_factory=dict)  # partners' encrypted point tables (their layouts)
+    variants: list[tuple[str, str, np.ndarray]] = field(default_factory=list)  # (kind, category, kept columns)
+    uplift: list[dict[str, Any]] = field(default_factory=list)
     own_table: list[np.ndarray] = field(default_factory=list)  # at the label owner: its points per fine bin
     base: float = 0.0  # at the label owner: the base points
 
@@ -80,9 +84,10 @@ class _Local:
 
 
 def _party_state(me: str, s: Settings, features: list[str], categories: Mapping[str, str], x_train: np.ndarray,
-                 x_test: np.ndarray, y: np.ndarray | None) -> _Local:  # fmt: skip
+                 x_test: np.ndarray, y: tuple[np.ndarray, np.ndarray] | None) -> _Local:  # fmt: skip
     cats = [str(categories.get(f) or "other") for f in features]
-    return _Local(me, s, list(features), cats, np.asarray(x_train, "float64"), np.asarray(x_test, "float64"), y)
+    return _Local(me, s, list(features), cats, np.asarray(x_train, "float64"), np.asarray(x_test, "float64"),
+                  None if y is None else y[0], None if y is None else y[1])  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -91,16 +96,17 @@ class Trained:
 
     probability: np.ndarray
     iv: list[dict[str, Any]]
-    points: list[
-        dict[str, Any]
-    ]  # the label owner's own features, per bin (aggregates; small cells suppressed on release)
+    points: list[dict[str, Any]]  # the label owner's own features, per bin (small cells suppressed on release)
     csi: list[dict[str, Any]]  # the label owner's own features: training rows against held-out rows
+    uplift: list[dict[str, Any]]  # held-out AUC of each variant (empty unless asked for)
 
 
 def train(pyus: Mapping[str, Any], spu: Any, label: str, me: str, s: Settings, features: list[str],
-          categories: Mapping[str, str], x_train: np.ndarray, x_test: np.ndarray, y: np.ndarray | None,
-          where: Path, progress: Callable[[str], None]) -> Any:  # fmt: skip
-    """Train and save this party's part under ``where``; returns a label-owner object holding :class:`Trained`."""
+          categories: Mapping[str, str], x_train: np.ndarray, x_test: np.ndarray,
+          y: tuple[np.ndarray, np.ndarray] | None, where: Path, progress: Callable[[str], None]) -> Any:  # fmt: skip
+    """Train and save this party's part under ``where``; returns a label-owner object holding :class:`Trained`.
+
+    ``y`` is (training labels, held-out labels) at the label owner, None elsewhere."""
     import secretflow as sf
 
     local = _party_state(me, s, features, categories, x_train, x_test, y)
@@ -111,18 +117,29 @@ def train(pyus: Mapping[str, Any], spu: Any, label: str, me: str, s: Settings, f
 
     progress("binning and counting under encryption")
     request = at(label, lambda: _request(local))
-    replies = [at(label, lambda r: r, at(p, lambda q: _reply(local, q), request.to(pyus[p])).to(pyus[label]))
-               for p in partners]  # fmt: skip
+    replies = [at(p, lambda q: _reply(local, q), request.to(pyus[p])).to(pyus[label]) for p in partners]
     done = at(label, lambda *r: _woe(local, dict(zip(partners, r, strict=True))), *replies)
     progress("WOE features into the SPU")
-    x = spu(lr.design)(at(label, lambda _: _own_woe(local), done).to(spu),
-                       [at(p, lambda: _onehot(local)).to(spu) for p in partners],
-                       [at(label, lambda _, p=p: _block(local, p), done).to(spu) for p in partners])  # fmt: skip
+    blocks = [at(label, lambda _, p=p: _block(local, p), done).to(spu) for p in partners]
+
+    def design(test: bool) -> Any:
+        return spu(lr.design)(at(label, lambda _: _own_woe(local, test), done).to(spu),
+                              [at(p, lambda: _onehot(local, test)).to(spu) for p in partners], blocks)  # fmt: skip
+
+    x = design(test=False)
     sf.wait([x])
-    progress("logistic regression on WOE in the SPU")
-    w = lr.fit(spu, x, at(label, lambda _: local.y, done).to(spu), s.epochs, s.learning_rate, s.l2_norm,
+    mask = at(label, lambda _: _mask(local), done).to(spu)
+    what = "every uplift variant with the model" if s.uplift else "the model"
+    progress(f"logistic regression on WOE in the SPU: {what}")
+    w = lr.fit(spu, x, at(label, lambda _: local.y, done).to(spu), mask, s.epochs, s.learning_rate, s.l2_norm,
                s.batch_size, lambda e: progress(f"epoch {e}/{s.epochs}"))  # fmt: skip
-    tables = at(label, lambda c: _points(local, np.asarray(c).ravel(), where), w.to(pyus[label]))
+    measured = done
+    if s.uplift:
+        progress("uplift: every variant's held-out log-odds, to the label owner")
+        found = spu(lr.logits)(design(test=True), w).to(pyus[label])
+        measured = at(label, lambda z: _uplift(local, np.asarray(z)), found)
+    full = spu(lambda m: m[:, 0])(w).to(pyus[label])
+    tables = at(label, lambda c, _: _points(local, np.asarray(c).ravel(), where), full, measured)
     sums = []
     for p in partners:
         mine = at(label, lambda t, p=p: t[p], tables).to(pyus[p])
@@ -170,16 +187,16 @@ def _woe(local: _Local, replies: Mapping[str, Msg]) -> bool:
     return True
 
 
-def _own_woe(local: _Local) -> np.ndarray:
-    own_bins = local.own_bins().assign(local.x_train)
+def _own_woe(local: _Local, test: bool = False) -> np.ndarray:
+    own_bins = local.own_bins().assign(local.x_test if test else local.x_train)
     cols = [local.woe[local.me][j].fine_woe()[own_bins[:, j]] for j in local.selected[local.me]]
     return np.column_stack(cols).astype("float32") if cols else np.zeros((len(own_bins), 0), "float32")
 
 
-def _onehot(local: _Local) -> np.ndarray:
+def _onehot(local: _Local, test: bool = False) -> np.ndarray:
     """At a partner: its rows' fine bins, one-hot over all its features (rows x total bins)."""
     b = local.own_bins()
-    bins = b.assign(local.x_train)
+    bins = b.assign(local.x_test if test else local.x_train)
     starts = np.concatenate([[0], np.cumsum(b.n_bins)[:-1]]).astype("int64")
     out = np.zeros((bins.shape[0], int(sum(b.n_bins))), dtype="float32")
     out[np.arange(bins.shape[0])[:, None], bins + starts] = 1.0
@@ -195,6 +212,42 @@ def _block(local: _Local, partner: str) -> np.ndarray:
     for col, j in enumerate(local.selected[partner]):
         out[starts[j] : starts[j] + n_bins[j], col] = fws[j].fine_woe()
     return out
+
+
+def _mask(local: _Local) -> np.ndarray:
+    """At the label owner: which selected columns each variant keeps, (columns + bias) x variants.
+
+    The first variant is the model. With uplift: the label owner's features alone, then per
+    partner category that category alone on top of them, and every feature but that category."""
+    cols = [(p, local.woe[p][j].category) for p in [local.me, *sorted(q for q in local.woe if q != local.me)]
+            for j in local.selected[p]]  # fmt: skip
+    partner = np.array([p != local.me for p, _ in cols])
+    every = np.ones(len(cols), dtype=bool)
+    local.variants = [("model", "", every)]
+    if local.settings.uplift:
+        local.variants.append(("bank only", "", ~partner))
+        for cat in sorted({c for p, c in cols if p != local.me}):
+            of = partner & np.array([c == cat for _, c in cols])
+            local.variants += [("alone", cat, ~partner | of), ("left out", cat, every & ~of)]
+    keep = np.column_stack([v for _, _, v in local.variants]).astype("float32")
+    return np.vstack([keep, np.ones((1, keep.shape[1]), dtype="float32")])
+
+
+def _uplift(local: _Local, z: np.ndarray) -> bool:
+    """At the label owner: each variant's held-out AUC, and what each partner category adds."""
+    from models import metrics
+
+    if local.y_test is None:
+        raise RuntimeError("uplift is measured at the label owner")
+    auc = {(k, c): metrics.auc(local.y_test, z[:, i]) for i, (k, c, _) in enumerate(local.variants)}
+    base, full = auc[("bank only", "")], auc[("model", "")]
+    cats = sorted({c for k, c, _ in local.variants if c})
+    local.uplift = [{"category": c, "auc_alone": round(auc[("alone", c)], 6),
+                     "uplift_alone": round(auc[("alone", c)] - base, 6), "auc_left_out": round(auc[("left out", c)], 6),
+                     "loss_left_out": round(full - auc[("left out", c)], 6)} for c in cats]  # fmt: skip
+    local.uplift.insert(0, {"category": "(bank only / full model)", "auc_alone": round(base, 6), "uplift_alone": 0.0,
+                            "auc_left_out": round(full, 6), "loss_left_out": 0.0})  # fmt: skip
+    return True
 
 
 def _points(local: _Local, coef: np.ndarray, where: Path) -> dict[str, Msg]:
@@ -264,7 +317,7 @@ def _finish(local: _Local, sums: Mapping[str, Msg]) -> Trained:
     iv = [{"party": p, "feature": fw.feature, "category": fw.category, "iv": round(fw.iv(), 6),
            "bins": len(fw.groups), "selected": j in local.selected[p]}
           for p, fws in local.woe.items() for j, fw in enumerate(fws)]  # fmt: skip
-    return Trained(probability, iv, _own_points_table(local), _own_csi(local, own))
+    return Trained(probability, iv, _own_points_table(local), _own_csi(local, own), local.uplift)
 
 
 def _own_points_table(local: _Local) -> list[dict[str, Any]]:

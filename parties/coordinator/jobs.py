@@ -320,10 +320,15 @@ class Coordinator:
             return
         audit = {**{p: list(h) for p, h in job.node_entries.items()}, "coordinator": list(job.audit_hashes)}
         for kind, reg in registered.items():
-            page = validation.render(validation.ReportInput(
-                job.spec, job.job_id, kind, registry.get(job.spec.job_type).model_title(kind),
-                f"{reg['name']}:{reg['version']}", outputs, fps, job.result.get("models", {}), audit,
-            ))  # fmt: skip
+            try:
+                page = validation.render(validation.ReportInput(
+                    job.spec, job.job_id, kind, registry.get(job.spec.job_type).model_title(kind),
+                    f"{reg['name']}:{reg['version']}", outputs, fps, job.result.get("models", {}), audit,
+                ))  # fmt: skip
+            except Exception as e:  # a report is a reading aid: its failure must not lose the outputs
+                log.exception("job %s: the validation report of %s failed", job.job_id, kind)
+                job.result.setdefault("warnings", []).append(f"validation report of {kind} failed: {type(e).__name__}")
+                continue
             job.tracker.client.log_text(job.run_id, page, f"report/{kind}.html")
 
     def _abort(self, job: CoordJob, state: JobState, reason: str) -> None:

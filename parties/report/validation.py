@@ -68,8 +68,8 @@ def gains(bands: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue
         cum_f, cum_d = cum_f + b["firms"], cum_d + b["defaults"]
         bad = b["defaults"] / b["firms"] if b["firms"] else 0.0
-        out.append({"band": b["band"], "firms": b["firms"], "defaults": b["defaults"], "bad_rate": bad,
-                    "lift": bad / rate if rate else 0.0, "cum_firms": cum_f / firms if firms else 0.0,
+        out.append({"band": b["band"], "suppressed": False, "firms": b["firms"], "defaults": b["defaults"],
+                    "bad_rate": bad, "lift": bad / rate if rate else 0.0, "cum_firms": cum_f / firms if firms else 0.0,
                     "gains": cum_d / defaults if defaults else 0.0})  # fmt: skip
     return out
 
@@ -92,7 +92,8 @@ def context(r: ReportInput) -> dict[str, Any]:
         "roc": _png(files.get("roc.png")), "ks": _png(files.get(f"ks_{r.kind}.png")),
         "gains": gains(bands), "iv": _csv(files.get("iv.csv")), "iv_categories": _csv(files.get("iv_categories.csv")),
         "iv_plot": _png(files.get("iv.png")), "points": json.loads(files.get("scorecard_points.json", b"[]")),
-        "csi": _csv(files.get("csi.csv")),
+        "csi": _csv(files.get("csi.csv")), "uplift": _csv(files.get("uplift.csv")),
+        "uplift_plot": _png(files.get("uplift.png")),
         "controls": [{"party": p, **dict(o.security), "release_entry": o.audit_hash} for p, o in r.outputs.items()],
         "audit": dict(r.audit),
     }  # fmt: skip
