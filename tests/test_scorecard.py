@@ -93,3 +93,30 @@ def test_the_scaling_puts_base_odds_at_the_base_score() -> None:
     logit = -np.log(50)  # odds of good to bad 50:1
     assert s.base_points(logit) == pytest.approx(600)
     assert s.base_points(logit - np.log(2)) == pytest.approx(620)  # doubling the odds adds pdo
+
+
+def test_correlated_features_lose_to_the_stronger_and_inflated_ones_go() -> None:
+    from models.scorecard import protocol
+
+    s = protocol.Settings(10, "quantile", False, 0.02, 0, pts.Scaling(600, 50, 20), 1, 1.0, 8, 0.0, "OU", 2048,
+                          max_corr=0.8, max_vif=3.0)  # fmt: skip
+    local = protocol._Local("bank", s, ["a"], ["c"], np.zeros((1, 1)), np.zeros((1, 1)), None)
+
+    def feature(party: str, name: str, pos: int) -> FeatureWoe:
+        return FeatureWoe(
+            party, name, "cat", [[0], [1], [2]], BinTable(np.array([pos, 50, 0]), np.array([100, 100, 0]))
+        )
+
+    # IV falls from a to d (10 of 100 positives against 50 of 100: the strongest).
+    local.woe = {"bank": [feature("bank", "a", 10), feature("bank", "b", 20)],
+                 "platform": [feature("platform", "c", 25), feature("platform", "d", 30)]}  # fmt: skip
+    local.selected = {"bank": [0, 1], "platform": [0, 1]}
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(4000, 3))
+    # Columns in design order: bank a, bank b, platform c, platform d. d nearly duplicates the
+    # stronger b; a is close to b + c (no pair beyond 0.8, but its VIF is 22, b's and c's 11-12).
+    x = np.column_stack([z[:, 1] + z[:, 2] + 0.3 * z[:, 0], z[:, 1], z[:, 2], z[:, 1] + 0.1 * z[:, 0]])
+    protocol._decorrelate(local, np.cov(x, rowvar=False))
+    assert local.dropped.keys() == {("platform", 1), ("bank", 0)}
+    assert "corr" in local.dropped[("platform", 1)] and "VIF" in local.dropped[("bank", 0)]
+    assert not local.in_card("platform", 1) and local.in_card("bank", 1)

@@ -58,7 +58,7 @@ def trained(small_city_home: Home, tmp_path_factory: pytest.TempPathFactory) -> 
         "label": {"party": "bank", "column": synth.LABEL},
         "models": {"sgb": {"num_boost_round": 4, "max_depth": 3, "sketch_eps": 0.1},
                    "sslr": {"epochs": 2, "batch_size": 128},
-                   "scorecard": {"bins": 8, "epochs": 4}},
+                   "scorecard": {"bins": 8, "epochs": 4, "max_corr": 0.9, "max_vif": 20}},
     })  # fmt: skip
     result = api.run(spec, home, None)
     holdout = next(home.party("bank").root.rglob("holdout_scores.parquet"))

@@ -58,6 +58,8 @@ class ScorecardParams:
     he: str = "ou"
     key_bits: int = 2048
     uplift: bool = False  # held-out AUC of each platform category alone and left out (fitted alongside)
+    max_corr: float = 0.0  # drop the weaker of two features correlated beyond this (0: off); on SPU shares
+    max_vif: float = 0.0  # then drop features of variance inflation beyond this (0: off)
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,8 @@ def _scorecard(f: Fields) -> ScorecardParams:
         he=f.choice("he", d.he, HE_SCHEMES),
         key_bits=f.int_("key_bits", d.key_bits, 1024, 4096),
         uplift=f.bool_("uplift", d.uplift),
+        max_corr=f.float_("max_corr", d.max_corr, 0.0, 1.0),
+        max_vif=f.float_("max_vif", d.max_vif, 0.0, 1e6),
     )
 
 

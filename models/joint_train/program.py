@@ -192,7 +192,7 @@ def _scorecard(ctx: JobContext, q: ScorecardParams, spu: Any, fed: Federation, s
     settings = protocol.Settings(q.bins, q.method, q.monotone, q.iv_min, q.top_k,
                                  Scaling(q.base_score, q.base_odds, q.pdo), q.epochs, q.learning_rate,
                                  min(q.batch_size, rows), q.l2_norm, protocol.SCHEMES[q.he], q.key_bits,
-                                 q.uplift)  # fmt: skip
+                                 q.uplift, q.max_corr, q.max_vif)  # fmt: skip
     y = (split.y[~split.test], split.y[split.test]) if split.y is not None else None
     categories = combine.reporting_categories(local.schema, local.features)
     trained = protocol.train(fed.pyus, spu, ctx.spec.label_party, ctx.party, settings, list(local.features),

@@ -74,3 +74,9 @@ def fit(spu: Any, x: Any, y: Any, mask: Any, epochs: int, learning_rate: float, 
 def logits(x: Any, w: Any) -> Any:
     """Every row's log-odds under every variant (rows x variants)."""
     return x @ w
+
+
+def covariance(x: Any) -> Any:
+    """The WOE features' covariance matrix (the column of ones left out): an aggregate for the label owner."""
+    xc = x[:, :-1] - x[:, :-1].mean(axis=0)
+    return xc.T @ xc / x.shape[0]

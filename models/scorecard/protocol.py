@@ -53,6 +53,8 @@ class Settings:
     schema: str
     key_bits: int
     uplift: bool = False  # also fit, in the same SPU passes, each partner category alone and left out
+    max_corr: float = 0.0  # drop the weaker of two selected features correlated beyond this (0: off)
+    max_vif: float = 0.0  # then drop features whose variance inflation exceeds this (0: off)
 
 
 @dataclass
@@ -73,9 +75,14 @@ class _Local:
     selected: dict[str, list[int]] = field(default_factory=dict)
     tables: dict[str, Msg] = field(default_factory=dict)  # partners' encrypted point tables (their layouts)
     variants: list[tuple[str, str, np.ndarray]] = field(default_factory=list)  # (kind, category, kept columns)
+    dropped: dict[tuple[str, int], str] = field(default_factory=dict)  # (party, feature) -> why, by correlation
     uplift: list[dict[str, Any]] = field(default_factory=list)
     own_table: list[np.ndarray] = field(default_factory=list)  # at the label owner: its points per fine bin
     base: float = 0.0  # at the label owner: the base points
+
+    def in_card(self, party: str, j: int) -> bool:
+        """Whether a feature made it into the model (selected by IV, not dropped by correlation)."""
+        return j in self.selected.get(party, []) and (party, j) not in self.dropped
 
     def own_bins(self) -> PartyBins:
         if self.bins is None:
@@ -128,6 +135,9 @@ def train(pyus: Mapping[str, Any], spu: Any, label: str, me: str, s: Settings, f
 
     x = design(test=False)
     sf.wait([x])
+    if s.max_corr > 0 or s.max_vif > 0:
+        progress("correlation of the selected WOE features (covariance from the SPU to the label owner)")
+        done = at(label, lambda c: _decorrelate(local, np.asarray(c)), spu(lr.covariance)(x).to(pyus[label]))
     mask = at(label, lambda _: _mask(local), done).to(spu)
     what = "every uplift variant with the model" if s.uplift else "the model"
     progress(f"logistic regression on WOE in the SPU: {what}")
@@ -219,18 +229,45 @@ def _mask(local: _Local) -> np.ndarray:
 
     The first variant is the model. With uplift: the label owner's features alone, then per
     partner category that category alone on top of them, and every feature but that category."""
-    cols = [(p, local.woe[p][j].category) for p in [local.me, *sorted(q for q in local.woe if q != local.me)]
-            for j in local.selected[p]]  # fmt: skip
+    cols = [(p, local.woe[p][j].category) for p, j in _columns(local)]
     partner = np.array([p != local.me for p, _ in cols])
-    every = np.ones(len(cols), dtype=bool)
+    every = np.array([(p, j) not in local.dropped for p, j in _columns(local)], dtype=bool)
     local.variants = [("model", "", every)]
     if local.settings.uplift:
-        local.variants.append(("bank only", "", ~partner))
+        local.variants.append(("bank only", "", ~partner & every))
         for cat in sorted({c for p, c in cols if p != local.me}):
             of = partner & np.array([c == cat for _, c in cols])
-            local.variants += [("alone", cat, ~partner | of), ("left out", cat, every & ~of)]
+            local.variants += [("alone", cat, (~partner | of) & every), ("left out", cat, every & ~of)]
     keep = np.column_stack([v for _, _, v in local.variants]).astype("float32")
     return np.vstack([keep, np.ones((1, keep.shape[1]), dtype="float32")])
+
+
+def _columns(local: _Local) -> list[tuple[str, int]]:
+    """The design's columns in order: the label owner's selected features, then each partner's."""
+    return [(p, j) for p in [local.me, *sorted(q for q in local.woe if q != local.me)] for j in local.selected[p]]
+
+
+def _decorrelate(local: _Local, cov: np.ndarray) -> bool:
+    """At the label owner: drop the weaker (lower IV) of each pair correlated beyond ``max_corr``,
+    then, one at a time, the feature of highest variance inflation above ``max_vif``."""
+    s, cols = local.settings, _columns(local)
+    sd = np.sqrt(np.clip(np.diag(cov), 1e-12, None))
+    corr = cov / np.outer(sd, sd)
+    order = sorted(range(len(cols)), key=lambda i: -local.woe[cols[i][0]][cols[i][1]].iv())
+    kept: list[int] = []
+    for i in order:
+        worst = max((abs(corr[i, k]) for k in kept), default=0.0)
+        if s.max_corr > 0 and worst > s.max_corr:
+            local.dropped[cols[i]] = f"|corr| {worst:.2f} > {s.max_corr}"
+        else:
+            kept.append(i)
+    while s.max_vif > 0 and len(kept) > 1:
+        vif = np.diag(np.linalg.pinv(corr[np.ix_(kept, kept)]))
+        if vif.max() <= s.max_vif:
+            break
+        i = kept.pop(int(np.argmax(vif)))
+        local.dropped[cols[i]] = f"VIF {vif.max():.1f} > {s.max_vif}"
+    return True
 
 
 def _uplift(local: _Local, z: np.ndarray) -> bool:
@@ -280,7 +317,7 @@ def _save_label_part(local: _Local, where: Path, table: dict[str, list[np.ndarra
     write_json(where / POINTS, {
         "base_points": local.base, "scaling": {"base_score": s.base_score, "base_odds": s.base_odds, "pdo": s.pdo},
         "features": [{"party": p, "feature": fw.feature, "category": fw.category, "iv": fw.iv(),
-                      "selected": j in local.selected[p], "groups": fw.groups, "points": table[p][j].tolist()}
+                      "selected": local.in_card(p, j), "groups": fw.groups, "points": table[p][j].tolist()}
                      for p, fws in local.woe.items() for j, fw in enumerate(fws)],
         "partners": {p: {"layout": t["layout"], "n_bins": t["n_bins"]} for p, t in local.tables.items()},
     })  # fmt: skip
@@ -315,7 +352,8 @@ def _finish(local: _Local, sums: Mapping[str, Msg]) -> Trained:
     sc = local.settings.scaling
     probability = 1.0 / (1.0 + np.exp((score - sc.offset) / sc.factor))
     iv = [{"party": p, "feature": fw.feature, "category": fw.category, "iv": round(fw.iv(), 6),
-           "bins": len(fw.groups), "selected": j in local.selected[p]}
+           "bins": len(fw.groups), "selected": local.in_card(p, j),
+           "dropped": local.dropped.get((p, j), "")}
           for p, fws in local.woe.items() for j, fw in enumerate(fws)]  # fmt: skip
     return Trained(probability, iv, _own_points_table(local), _own_csi(local, own), local.uplift)
 
@@ -330,7 +368,7 @@ def _own_points_table(local: _Local) -> list[dict[str, Any]]:
             rows.append({"feature": fw.feature, "bin": label, "group": group[i], "firms": int(t.rows[group[i]]),
                          "defaults": int(t.positives[group[i]]), "woe": round(float(fine_woe[i]), 4),
                          "points": round(float(local.own_table[j][i]), 1),
-                         "selected": j in local.selected[local.me]})  # fmt: skip
+                         "selected": local.in_card(local.me, j)})  # fmt: skip
     return rows
 
 
