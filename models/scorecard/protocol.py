@@ -31,6 +31,7 @@ from models.scorecard import points as pts
 from models.scorecard.bins import FeatureWoe, PartyBins
 from models.secureboost.wire import Msg
 from models.woe import BinTable
+from protocols.errors import JobFailedError
 
 SCHEMES = {"ou": "OU", "paillier": "ZPaillier"}
 POINTS, TABLE_FILE, PK_FILE, KEY_FILE = "points.json", "points.ct", "he.pk", "he.key"
@@ -192,7 +193,7 @@ def _woe(local: _Local, replies: Mapping[str, Msg]) -> bool:
     ranked = sorted(((fw.iv(), p, j) for p, fws in local.woe.items() for j, fw in enumerate(fws)), reverse=True)
     keep = [(p, j) for iv, p, j in ranked if iv >= s.iv_min][: s.top_k or None]
     if not keep:
-        raise ValueError(f"no feature reaches iv_min {s.iv_min}; lower it")
+        raise JobFailedError(f"scorecard: no feature reaches iv_min {s.iv_min}; lower it")
     local.selected = {p: sorted(j for q, j in keep if q == p) for p in local.woe}
     return True
 
