@@ -83,8 +83,9 @@ def pooled_scorecard(home: Home, spec: JobSpec) -> np.ndarray:
     bins, WOE groups, selection and gradient steps as the joint job, without encryption or the SPU."""
     import jax.numpy as jnp
 
+    from models import woe
     from models.scorecard import lr
-    from models.scorecard.bins import FeatureWoe, PartyBins
+    from models.scorecard.bins import FeatureWoe, PartyBins, select_by_iv
     from models.woe import BinTable
 
     q = JointTrainParams.of(spec).scorecard
@@ -100,13 +101,12 @@ def pooled_scorecard(home: Home, spec: JobSpec) -> np.ndarray:
         fine = b.assign(x)
         columns[party] = []
         for j, k in enumerate(b.n_bins):
-            t = BinTable(np.bincount(fine[train, j], weights=y, minlength=k).astype("int64"),
-                         np.bincount(fine[train, j], minlength=k))  # fmt: skip
-            fw = FeatureWoe.build(party, feats[j], "", t, q.method, q.bins, q.monotone)
+            fw = FeatureWoe.build(party, feats[j], "", BinTable(*woe.counts(fine[train, j], y, k)), q.method, q.bins,
+                                  q.monotone)  # fmt: skip
             columns[party].append(fw.fine_woe()[fine[:, j]])
             ivs.append((fw.iv(), party, j))
-    keep = [(p, j) for iv, p, j in sorted(ivs, reverse=True) if iv >= q.iv_min][: q.top_k or None]
-    cols = [columns[p][j] for p, j in sorted(keep)]
+    keep = select_by_iv(ivs, q.iv_min, q.top_k)
+    cols = [columns[p][j] for p in sorted(keep) for j in keep[p]]
     a = np.column_stack([*cols, np.ones(len(d.y))]).astype("float32")
     w = jnp.zeros((a.shape[1], 1), dtype=jnp.float32)
     every = jnp.ones_like(w)

@@ -44,7 +44,6 @@ def evaluate(
     files = {"roc.png": metrics.roc_plot(y, {titles[k]: s for k, s in flat.items()})}
     for k, s in flat.items():
         files[f"ks_{k}.png"] = metrics.ks_plot(y, s, titles[k])
-    for k, s in flat.items():
         files[f"bands_{k}.json"] = json.dumps(score_bands(y, s, bands=10), indent=1).encode()  # deciles
     main = flat.get("sgb", next(iter(flat.values())))
     files["score_bands.json"] = json.dumps(score_bands(y, main), indent=1).encode()

@@ -104,3 +104,10 @@ class FeatureWoe:
         for g, w in zip(self.groups, self.woe(), strict=True):
             out[g] = w
         return out
+
+
+def select_by_iv(ivs: list[tuple[float, str, int]], iv_min: float, top_k: int) -> dict[str, list[int]]:
+    """Per party, the feature indices at or above ``iv_min`` (the ``top_k`` strongest, if set);
+    ``ivs`` holds (IV, party, feature index) of every feature."""
+    keep = [(p, j) for iv, p, j in sorted(ivs, reverse=True) if iv >= iv_min][: top_k or None]
+    return {p: sorted(j for q, j in keep if q == p) for p in {p for _, p, _ in ivs}}

@@ -58,9 +58,8 @@ class LabelPart:
         mine = [f for f in self.doc["features"] if f["party"] == self.party]
         return pd.DataFrame({f["feature"]: np.asarray(f["points"])[b[:, j]] for j, f in enumerate(mine)})
 
-    def partner_points(self, part: Path, partner: str, reply: Msg, rows: int) -> pd.DataFrame:
+    def partner_points(self, key: KeyOwner, partner: str, reply: Msg, rows: int) -> pd.DataFrame:
         """A partner's points per category for its aligned rows and, last, for a firm it does not hold."""
-        key = KeyOwner.restore((part / PK_FILE).read_bytes(), (part / KEY_FILE).read_bytes())
         order = sorted({f["category"] for f in self.doc["features"] if f["party"] == partner})
         layout = list(self.doc["partners"][partner]["layout"])
         values = pts.open_sums(key, layout, reply, rows + 1, order)
@@ -73,8 +72,9 @@ def label_scores(lp: LabelPart, part: Path, x: pd.DataFrame, pos: np.ndarray, re
     among the aligned rows (-1: a firm the partners do not hold, scored with their missing-value bins)."""
     points = lp.own_points(x).reset_index(drop=True)
     blocks = [points]
+    key = KeyOwner.restore((part / PK_FILE).read_bytes(), (part / KEY_FILE).read_bytes())
     for partner, reply in sorted(replies.items()):
-        theirs = lp.partner_points(part, partner, reply, aligned_rows)
+        theirs = lp.partner_points(key, partner, reply, aligned_rows)
         take = np.where(pos >= 0, pos, aligned_rows)  # the last row: the partner's all-missing firm
         blocks.append(theirs.iloc[take].reset_index(drop=True))
     per = pd.concat(blocks, axis=1)

@@ -26,9 +26,10 @@ from typing import Any
 import numpy as np
 
 from enclave.files import write_atomic, write_json
+from models import woe
 from models.scorecard import counts, lr
 from models.scorecard import points as pts
-from models.scorecard.bins import FeatureWoe, PartyBins
+from models.scorecard.bins import FeatureWoe, PartyBins, select_by_iv
 from models.secureboost.wire import Msg
 from models.woe import BinTable
 from protocols.errors import JobFailedError
@@ -80,6 +81,7 @@ class _Local:
     uplift: list[dict[str, Any]] = field(default_factory=list)
     own_table: list[np.ndarray] = field(default_factory=list)  # at the label owner: its points per fine bin
     base: float = 0.0  # at the label owner: the base points
+    _assigned: dict[bool, np.ndarray] = field(default_factory=dict)  # held-out? -> each row's bin per feature
 
     def in_card(self, party: str, j: int) -> bool:
         """Whether a feature made it into the model (selected by IV, not dropped by correlation)."""
@@ -89,6 +91,12 @@ class _Local:
         if self.bins is None:
             self.bins = PartyBins.fit(self.x_train, self.features, self.settings.bins, self.settings.method)
         return self.bins
+
+    def assigned(self, test: bool = False) -> np.ndarray:
+        """This party's training (or held-out) rows' bins, rows x features, computed once."""
+        if test not in self._assigned:
+            self._assigned[test] = self.own_bins().assign(self.x_test if test else self.x_train)
+        return self._assigned[test]
 
 
 def _party_state(me: str, s: Settings, features: list[str], categories: Mapping[str, str], x_train: np.ndarray,
@@ -168,7 +176,7 @@ def _request(local: _Local) -> Msg:
 
 def _reply(local: _Local, request: Msg) -> Msg:
     b = local.own_bins()
-    out = counts.reply(request, b.assign(local.x_train), b.n_bins)
+    out = counts.reply(request, local.assigned(), b.n_bins)
     return out | {"features": list(local.features), "categories": list(local.categories)}
 
 
@@ -177,10 +185,8 @@ def _woe(local: _Local, replies: Mapping[str, Msg]) -> bool:
     s, counter, y = local.settings, local.counter, local.y
     if counter is None or y is None:
         raise RuntimeError("counts were not requested here")
-    b = local.own_bins()
-    own_bins = b.assign(local.x_train)
-    fine = {local.me: [BinTable(np.bincount(own_bins[:, j], weights=y, minlength=k).astype("int64"),
-                                np.bincount(own_bins[:, j], minlength=k)) for j, k in enumerate(b.n_bins)]}  # fmt: skip
+    own_bins = local.assigned()
+    fine = {local.me: [BinTable(*woe.counts(own_bins[:, j], y, k)) for j, k in enumerate(local.own_bins().n_bins)]}
     names, cats = {local.me: local.features}, {local.me: local.categories}
     for p, r in replies.items():
         fine[p] = counter.tables(r)
@@ -190,24 +196,22 @@ def _woe(local: _Local, replies: Mapping[str, Msg]) -> bool:
     for p, tables in fine.items():
         local.woe[p] = [FeatureWoe.build(p, f, c, t, s.method, s.bins, s.monotone)
                         for f, c, t in zip(names[p], cats[p], tables, strict=True)]  # fmt: skip
-    ranked = sorted(((fw.iv(), p, j) for p, fws in local.woe.items() for j, fw in enumerate(fws)), reverse=True)
-    keep = [(p, j) for iv, p, j in ranked if iv >= s.iv_min][: s.top_k or None]
-    if not keep:
+    ivs = [(fw.iv(), p, j) for p, fws in local.woe.items() for j, fw in enumerate(fws)]
+    local.selected = select_by_iv(ivs, s.iv_min, s.top_k)
+    if not any(local.selected.values()):
         raise JobFailedError(f"scorecard: no feature reaches iv_min {s.iv_min}; lower it")
-    local.selected = {p: sorted(j for q, j in keep if q == p) for p in local.woe}
     return True
 
 
 def _own_woe(local: _Local, test: bool = False) -> np.ndarray:
-    own_bins = local.own_bins().assign(local.x_test if test else local.x_train)
+    own_bins = local.assigned(test)
     cols = [local.woe[local.me][j].fine_woe()[own_bins[:, j]] for j in local.selected[local.me]]
     return np.column_stack(cols).astype("float32") if cols else np.zeros((len(own_bins), 0), "float32")
 
 
 def _onehot(local: _Local, test: bool = False) -> np.ndarray:
     """At a partner: its rows' fine bins, one-hot over all its features (rows x total bins)."""
-    b = local.own_bins()
-    bins = b.assign(local.x_test if test else local.x_train)
+    b, bins = local.own_bins(), local.assigned(test)
     starts = np.concatenate([[0], np.cumsum(b.n_bins)[:-1]]).astype("int64")
     out = np.zeros((bins.shape[0], int(sum(b.n_bins))), dtype="float32")
     out[np.arange(bins.shape[0])[:, None], bins + starts] = 1.0
@@ -336,7 +340,7 @@ def _keep_and_score(local: _Local, table: Msg, where: Path) -> Msg:
     write_json(where / POINTS, {"features": local.features, "categories": local.categories,
                                        "n_bins": b.n_bins, "layout": list(table["layout"])})  # fmt: skip
     order = sorted(set(local.categories))
-    return pts.category_sums(table, bytes(table["pk"]), b.assign(local.x_test), local.categories, order)
+    return pts.category_sums(table, bytes(table["pk"]), local.assigned(test=True), local.categories, order)
 
 
 def _finish(local: _Local, sums: Mapping[str, Msg]) -> Trained:
@@ -348,7 +352,7 @@ def _finish(local: _Local, sums: Mapping[str, Msg]) -> Trained:
         order = sorted({fw.category for fw in local.woe[p]})
         layout = list(local.tables[p]["layout"])
         score += pts.open_sums(local.counter.he, layout, reply, len(local.x_test), order).sum(axis=1)
-    own = local.own_bins().assign(local.x_test)
+    own = local.assigned(test=True)
     score += local.base + sum(t[own[:, j]] for j, t in enumerate(local.own_table))
     sc = local.settings.scaling
     probability = 1.0 / (1.0 + np.exp((score - sc.offset) / sc.factor))
@@ -356,7 +360,7 @@ def _finish(local: _Local, sums: Mapping[str, Msg]) -> Trained:
            "bins": len(fw.groups), "selected": local.in_card(p, j),
            "dropped": local.dropped.get((p, j), "")}
           for p, fws in local.woe.items() for j, fw in enumerate(fws)]  # fmt: skip
-    return Trained(probability, iv, _own_points_table(local), _own_csi(local, own), local.uplift)
+    return Trained(probability, iv, _own_points_table(local), _own_csi(local), local.uplift)
 
 
 def _own_points_table(local: _Local) -> list[dict[str, Any]]:
@@ -373,12 +377,11 @@ def _own_points_table(local: _Local) -> list[dict[str, Any]]:
     return rows
 
 
-def _own_csi(local: _Local, held_out_bins: np.ndarray) -> list[dict[str, Any]]:
+def _own_csi(local: _Local) -> list[dict[str, Any]]:
     """Characteristic stability of each own feature: its training bins' shares against the held-out rows'."""
     from models.scoring import shares_index
 
-    b = local.own_bins()
-    train = b.assign(local.x_train)
+    b, train, held_out_bins = local.own_bins(), local.assigned(), local.assigned(test=True)
 
     def csi(j: int, k: int) -> float:
         before, after = np.bincount(train[:, j], minlength=k), np.bincount(held_out_bins[:, j], minlength=k)
