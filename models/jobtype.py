@@ -109,6 +109,8 @@ class JobType(ABC):
     outputs: tuple[Declared, ...]
     program: str  # "module:function", imported by the worker only
     model_kinds: tuple[str, ...] = ()  # the models a job of this type reports, in the order people read them
+    public_keys: tuple[str, ...] = ()  # keys of its summary that ``run --json`` writes beside the envelope's
+    headline: str = ""  # the key of its summary that ``safehouse run`` prints
 
     @abstractmethod
     def parse_params(self, top: Fields) -> JobParams:
@@ -148,6 +150,15 @@ class JobType(ABC):
     def model_title(self, kind: str) -> str:
         """How people name a model kind of this job type in tables and plots."""
         return kind
+
+
+def read_outputs(ctx: JobContext) -> tuple[dict[str, float], tuple[str, ...]]:
+    """The metrics and artifact names a program wrote to ``outputs/metrics.json`` (none where it wrote none)."""
+    f = ctx.outputs_dir / "metrics.json"
+    if not f.is_file():
+        return {}, ()
+    doc = json.loads(f.read_text())
+    return {k: float(v) for k, v in doc["metrics"].items()}, tuple(doc["artifacts"])
 
 
 class StageClock:

@@ -14,11 +14,12 @@ from typing import Any
 from enclave import jobspec
 from enclave.jobspec import JobSpec, ParamsParser, SpecError
 from models.jobtype import JobType, Program
+from models.joint_binning.description import JOINT_BINNING
 from models.joint_score.description import JOINT_SCORE
 from models.joint_train.description import JOINT_TRAIN
 from protocols.errors import RefusedError
 
-JOB_TYPES: dict[str, JobType] = {j.name: j for j in (JOINT_TRAIN, JOINT_SCORE)}
+JOB_TYPES: dict[str, JobType] = {j.name: j for j in (JOINT_TRAIN, JOINT_SCORE, JOINT_BINNING)}
 
 
 def get(job_type: str) -> JobType:

@@ -56,7 +56,7 @@ def test_a_scorecard_equals_its_plaintext_twin_and_the_platform_sees_no_label_or
     features = {(p, f) for p, d in doc["parties"].items() for f in d["features"]}
     assert {(row["party"], row["feature"]) for row in result["iv"]} == features
     assert any(row["selected"] and row["party"] == "platform" for row in result["iv"])
-    _platform_received_no_label_or_count(home, job, int((~pooled.test).sum()))
+    platform_received_no_label_or_count(home, job, int((~pooled.test).sum()))
     _each_party_keeps_its_own_points(home, job)
     _validation_report_reads_in_a_browser(home, result, tmp_path)
 
@@ -86,7 +86,7 @@ def _validation_report_reads_in_a_browser(home: Home, result: dict[str, Any], tm
         assert firm not in text  # aggregates only
 
 
-def _platform_received_no_label_or_count(home: Home, job: str, train_rows: int) -> None:
+def platform_received_no_label_or_count(home: Home, job: str, train_rows: int) -> None:
     """Everything a peer sent the platform's worker, message by message: HE ciphertexts and public
     keys (bytes), SPU shares (bytes right after their SPUIOInfo) and shape-only metadata, PSI sizes,
     the row count, packing layouts and its own bin counts; no array and no other number."""

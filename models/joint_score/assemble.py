@@ -120,11 +120,3 @@ def _trees(part: Path, x: pd.DataFrame, pos: np.ndarray, prediction: Any) -> Any
 
     own = TreePrep.load(part).apply(x).to_numpy(dtype="float64")
     return combine.tree_scores(secureboost.load_part(part), own, pos, prediction)
-
-
-def read_outputs(ctx: JobContext) -> tuple[dict[str, float], tuple[str, ...]]:
-    metrics_file = ctx.outputs_dir / "metrics.json"
-    if not metrics_file.is_file():
-        return {}, ()  # not the label owner
-    doc = json.loads(metrics_file.read_text())
-    return {k: float(v) for k, v in doc["metrics"].items()}, tuple(doc["artifacts"])

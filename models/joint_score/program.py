@@ -19,7 +19,7 @@ from typing import Any
 
 from models import combine, psi
 from models.federation import Federation
-from models.jobtype import JobContext, ProgramResult, StageClock
+from models.jobtype import JobContext, ProgramResult, StageClock, read_outputs
 from models.joint_score import assemble, monitoring
 from models.joint_score import description as D
 from models.joint_score.params import JointScoreParams
@@ -55,7 +55,7 @@ def run(ctx: JobContext, devices: dict[str, Any]) -> ProgramResult:
         import secretflow as sf
 
         sf.wait([fed.label(assemble.at_label_owner)(ctx, local, keys, part, received, flags)])
-    found, artifacts = assemble.read_outputs(ctx)
+    found, artifacts = read_outputs(ctx)
     found["psi_intersection"] = float(len(keys))
     return ProgramResult(ctx.party, found, artifacts, {}, clock.seconds, local.withheld_firms)
 

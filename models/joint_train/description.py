@@ -63,6 +63,8 @@ class JointTrain(JobType):
     )
     program = "models.joint_train.program:run"
     model_kinds = P.MODEL_KINDS
+    public_keys = ("models", "iv")
+    headline = "models"
 
     def parse_params(self, top: Fields) -> P.JointTrainParams:
         return P.parse(top)

@@ -132,9 +132,7 @@ def train(pyus: Mapping[str, Any], spu: Any, label: str, me: str, s: Settings, f
         return pyus[party](fn, num_returns=1)(*args)
 
     progress("binning and counting under encryption")
-    request = at(label, lambda: _request(local))
-    replies = [at(p, lambda q: _reply(local, q), request.to(pyus[p])).to(pyus[label]) for p in partners]
-    done = at(label, lambda *r: _woe(local, dict(zip(partners, r, strict=True))), *replies)
+    done = _bin_and_count(pyus, label, local, partners, require_selection=True)
     progress("WOE features into the SPU")
     blocks = [at(label, lambda _, p=p: _block(local, p), done).to(spu) for p in partners]
 
@@ -167,6 +165,30 @@ def train(pyus: Mapping[str, Any], spu: Any, label: str, me: str, s: Settings, f
     return at(label, lambda *r: _finish(local, dict(zip(partners, r, strict=True))), *sums)
 
 
+def binning(pyus: Mapping[str, Any], label: str, me: str, s: Settings, features: list[str],
+            categories: Mapping[str, str], x: np.ndarray, y: np.ndarray | None) -> tuple[Any, PartyBins]:  # fmt: skip
+    """Bin, count under encryption and compute WOE and IV, without a model (the binning job).
+
+    Returns a label-owner object holding the IV rows (as :attr:`Trained.iv`; None elsewhere) and
+    this party's own bins. The label owner's own bins' WOE table (its features only) comes with
+    its IV rows under ``"own_woe"``."""
+    local = _party_state(me, s, features, categories, x, x[:0], None if y is None else (y, y[:0]))
+    partners = sorted(p for p in pyus if p != label)
+    done = _bin_and_count(pyus, label, local, partners, require_selection=False)
+    found = pyus[label](lambda _: {"iv": _iv_rows(local), "own_woe": _own_woe_table(local)}, num_returns=1)(done)
+    return found, local.own_bins()
+
+
+def _bin_and_count(pyus: Mapping[str, Any], label: str, local: _Local, partners: list[str],
+                   require_selection: bool) -> Any:  # fmt: skip
+    """Every party bins its own rows; partners' per-bin counts reach the label owner under its HE key only."""
+    request = pyus[label](lambda: _request(local), num_returns=1)()
+    replies = [pyus[p](lambda q: _reply(local, q), num_returns=1)(request.to(pyus[p])).to(pyus[label])
+               for p in partners]  # fmt: skip
+    return pyus[label](lambda *r: _woe(local, dict(zip(partners, r, strict=True)), require_selection),
+                       num_returns=1)(*replies)  # fmt: skip
+
+
 def _request(local: _Local) -> Msg:
     if local.y is None:
         raise RuntimeError("the label owner, and only it, holds the label")
@@ -180,7 +202,7 @@ def _reply(local: _Local, request: Msg) -> Msg:
     return out | {"features": list(local.features), "categories": list(local.categories)}
 
 
-def _woe(local: _Local, replies: Mapping[str, Msg]) -> bool:
+def _woe(local: _Local, replies: Mapping[str, Msg], require_selection: bool = True) -> bool:
     """At the label owner: every feature's WOE and IV (own from plaintext counts), then the selection."""
     s, counter, y = local.settings, local.counter, local.y
     if counter is None or y is None:
@@ -198,7 +220,7 @@ def _woe(local: _Local, replies: Mapping[str, Msg]) -> bool:
                         for f, c, t in zip(names[p], cats[p], tables, strict=True)]  # fmt: skip
     ivs = [(fw.iv(), p, j) for p, fws in local.woe.items() for j, fw in enumerate(fws)]
     local.selected = select_by_iv(ivs, s.iv_min, s.top_k)
-    if not any(local.selected.values()):
+    if require_selection and not any(local.selected.values()):
         raise JobFailedError(f"scorecard: no feature reaches iv_min {s.iv_min}; lower it")
     return True
 
@@ -356,25 +378,34 @@ def _finish(local: _Local, sums: Mapping[str, Msg]) -> Trained:
     score += local.base + sum(t[own[:, j]] for j, t in enumerate(local.own_table))
     sc = local.settings.scaling
     probability = 1.0 / (1.0 + np.exp((score - sc.offset) / sc.factor))
-    iv = [{"party": p, "feature": fw.feature, "category": fw.category, "iv": round(fw.iv(), 6),
-           "bins": len(fw.groups), "selected": local.in_card(p, j),
-           "dropped": local.dropped.get((p, j), "")}
-          for p, fws in local.woe.items() for j, fw in enumerate(fws)]  # fmt: skip
-    return Trained(probability, iv, _own_points_table(local), _own_csi(local), local.uplift)
+    return Trained(probability, _iv_rows(local), _own_points_table(local), _own_csi(local), local.uplift)
+
+
+def _iv_rows(local: _Local) -> list[dict[str, Any]]:
+    """At the label owner: IV of every feature of every party, and whether it made the card."""
+    return [{"party": p, "feature": fw.feature, "category": fw.category, "iv": round(fw.iv(), 6),
+             "bins": len(fw.groups), "selected": local.in_card(p, j), "dropped": local.dropped.get((p, j), "")}
+            for p, fws in local.woe.items() for j, fw in enumerate(fws)]  # fmt: skip
+
+
+def _own_woe_table(local: _Local) -> list[dict[str, Any]]:
+    """At the label owner: its own features' bins, groups, counts and WOE (a partner's bins stay by index only)."""
+    b, rows = local.own_bins(), []
+    for j, fw in enumerate(local.woe[local.me]):
+        group = {i: g for g, members in enumerate(fw.groups) for i in members}
+        woe_of = fw.woe()
+        for i, label in enumerate(b.labels(j)):
+            g = group[i]
+            rows.append({"feature": fw.feature, "bin": label, "group": g, "firms": int(fw.table.rows[g]),
+                         "defaults": int(fw.table.positives[g]), "woe": round(float(woe_of[g]), 4)})  # fmt: skip
+    return rows
 
 
 def _own_points_table(local: _Local) -> list[dict[str, Any]]:
-    b, rows = local.own_bins(), []
-    for j, fw in enumerate(local.woe[local.me]):
-        fine_woe, labels = fw.fine_woe(), b.labels(j)
-        group = {i: g for g, members in enumerate(fw.groups) for i in members}
-        for i, label in enumerate(labels):
-            t = fw.table
-            rows.append({"feature": fw.feature, "bin": label, "group": group[i], "firms": int(t.rows[group[i]]),
-                         "defaults": int(t.positives[group[i]]), "woe": round(float(fine_woe[i]), 4),
-                         "points": round(float(local.own_table[j][i]), 1),
-                         "selected": local.in_card(local.me, j)})  # fmt: skip
-    return rows
+    """The label owner's own bins with their WOE, points and whether the feature made the card."""
+    points = [(float(v), local.in_card(local.me, j)) for j, t in enumerate(local.own_table) for v in t]
+    return [row | {"points": round(v, 1), "selected": chosen}
+            for row, (v, chosen) in zip(_own_woe_table(local), points, strict=True)]  # fmt: skip
 
 
 def _own_csi(local: _Local) -> list[dict[str, Any]]:

@@ -19,12 +19,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from models import registry
     from parties.client import api
 
     result = api.run(Path(args.spec), common.home(args), print, coordinator=args.coordinator, as_party=args.as_party,
                      insecure_dev=args.insecure_dev)  # fmt: skip
     out = api.public_summary(result)
-    print(json.dumps(out["models"], indent=1))
+    print(json.dumps(out.get(registry.get(out["job"]).headline), indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2))
     return 0

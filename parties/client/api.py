@@ -61,11 +61,13 @@ def follow(client: CoordinatorService, job_id: str, progress: Progress | None = 
 
 
 def public_summary(result: dict[str, Any]) -> dict[str, Any]:
-    """The JSON ``safehouse demo --json`` and ``safehouse run --json`` write."""
-    extra = {"iv": result["iv"]} if "iv" in result else {}  # a scorecard's IV per feature
-    return extra | {
+    """The JSON ``safehouse demo --json`` and ``safehouse run --json`` write: what the job type
+    declares public of its summary, then the envelope every job has."""
+    job_type = result.get("job", "joint_train")
+    own = {k: result[k] for k in registry.get(job_type).public_keys if k in result}
+    return own | {
+        "job": job_type,
         "psi": result["psi"],
-        "models": {k: {"auc": v["auc"], "ks": v["ks"]} for k, v in result.get("models", {}).items()},
         "mlflow": {"tracking_uri": result["mlflow"]["tracking_uri"], "run_id": result["mlflow"]["run_id"]},
         "job_id": result["job_id"],
         "seconds": result["seconds"],

@@ -272,6 +272,7 @@ class Coordinator:
         label = outputs[job.spec.label_party]
         job.result.update(registry.get(job.spec.job_type).summary(job.spec, outputs))
         job.result.update({
+            "job": job.spec.job_type,
             "psi": {"intersection": int(label.metrics.get("psi_intersection", 0)),
                     "seconds": max(o.stage_seconds.get("psi", 0.0) for o in outputs.values())},
             "seconds": round(seconds, 3),
