@@ -96,18 +96,25 @@ def bands_plot(shares: Mapping[str, Sequence[float]], bands: Sequence[str], titl
 
 
 def iv_plot(table: pd.DataFrame, top: int = 25) -> bytes:
-    """Horizontal bars of IV per feature (the ``top`` strongest), coloured by party; the
-    usual 0.02 / 0.1 / 0.3 guides (weak, medium, strong) dotted."""
-    rows = table.sort_values("iv", ascending=False).head(top).iloc[::-1]
+    """IV per feature (the ``top`` strongest), coloured by party; the usual 0.02 / 0.1 / 0.3
+    guides (weak, medium, strong) dotted."""
+    return bars_plot(table, "iv", (0.02, 0.1, 0.3), "Information value", "IV per feature (scorecard binning)", top)
+
+
+def bars_plot(table: pd.DataFrame, value: str, guides: tuple[float, ...], xlabel: str, title: str,
+              top: int = 25) -> bytes:  # fmt: skip
+    """Horizontal bars of ``value`` per ``party: feature`` (the ``top`` largest), coloured by
+    party, with dotted guide lines."""
+    rows = table.sort_values(value, ascending=False).head(top).iloc[::-1]
     fig, ax = plt.subplots(figsize=(6.4, max(2.5, 0.28 * len(rows) + 1)))
     parties = sorted(set(rows["party"]))
     colours = {p: f"C{i}" for i, p in enumerate(parties)}
     labels = [f"{r.party}: {r.feature}" for r in rows.itertuples()]
-    ax.barh(labels, rows["iv"], color=[colours[p] for p in rows["party"]])
-    for x in (0.02, 0.1, 0.3):
+    ax.barh(labels, rows[value], color=[colours[p] for p in rows["party"]])
+    for x in guides:
         ax.axvline(x, color="grey", linestyle=":", linewidth=1)
-    ax.set_xlabel("Information value")
-    ax.set_title("IV per feature (scorecard binning)")
+    ax.set_xlabel(xlabel)
+    ax.set_title(title)
     ax.tick_params(axis="y", labelsize=7)
     fig.tight_layout()
     return _png(fig)

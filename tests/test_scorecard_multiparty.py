@@ -115,7 +115,7 @@ def _each_party_keeps_its_own_points(home: Home, job: str) -> None:
     bank_part = home.party("bank").model_dir(job) / "scorecard"
     # The platform keeps its split points and an encrypted point table, nothing in plaintext.
     assert sorted(p.name for p in platform_part.iterdir()) == ["bins.json", "he.pk", "part.json", "points.ct",
-                                                               "points.json"]  # fmt: skip
+                                                               "points.json", "profile.json"]  # fmt: skip
     assert set(json.loads((platform_part / "points.json").read_text())) == {"features", "categories", "n_bins",
                                                                             "layout"}  # fmt: skip
     bank = json.loads((bank_part / "points.json").read_text())

@@ -120,6 +120,13 @@ def test_batch_scores_every_loan_and_keep_them_with_the_bank(
     assert "bank.stability_psi" in run.data.metrics
     logged = {a.path for a in ml.list_artifacts(run.info.run_id, "plots")}
     assert {"plots/score_bands.json", "plots/score_bands.png"} <= logged and not [p for p in logged if "parquet" in p]
+    # Each party's own features' stability since training, computed where the features live.
+    assert {"plots/csi.csv", "plots/csi.png"} <= logged
+    features = {(p, f) for p in ("platform", "bank") for f in sch.read_schema(
+        copy.party(p).dataset_dir(synth.PROFILE if p == "platform" else synth.LOANS)).features}  # fmt: skip
+    assert {(r["party"], r["feature"]) for r in doc["csi"]} == features
+    assert all(r["csi"] >= 0 for r in doc["csi"])
+    assert {r["rows"] for r in doc["csi"] if r["party"] == "bank"} == {len(loans)}
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ from models.joint_score import monitoring
 from models.joint_score.params import JointScoreParams
 from models.linear import LinearPart
 from models.local import LocalData
+from models.profile import CSI_WARNING, Profile
 
 BANDS_PLOT = "score_bands.png"
 POPULATION = "population.npy"  # the training population's scores, kept in the label owner's part
@@ -40,8 +41,9 @@ def scores_dir(ctx: JobContext) -> Path:
 
 
 def at_label_owner(
-    ctx: JobContext, local: LocalData, keys: np.ndarray, part: Path, received: Any, flags: list[Any] | None
-) -> None:
+    ctx: JobContext, local: LocalData, keys: np.ndarray, part: Path, received: Any, flags: list[Any] | None,
+    csi: list[list[dict[str, Any]]],
+) -> None:  # fmt: skip
     p = JointScoreParams.of(ctx.spec)
     frame = local.frame.reset_index(drop=True)
     firms = frame[local.schema.key].to_numpy()
@@ -80,10 +82,26 @@ def at_label_owner(
         alerts_dir.mkdir(parents=True, exist_ok=True)
         alerts.to_parquet(alerts_dir / f"{now.replace(':', '')}-{ctx.job_id}.parquet", index=False)
         found.update(counts)
+    own = Profile.load(part)
+    stability = [
+        *([{"party": ctx.party, **r} for r in own.csi(x)] if own is not None else []),
+        *(r for c in csi for r in c),
+    ]
+    if stability:
+        files |= _stability_files(stability, p.model.name)
+        found["csi_max"] = max(r["csi"] for r in stability)
     for name, data in files.items():
         write_atomic(ctx.outputs_dir / name, data)
     artifacts = [*files, D.SCORES, *([D.ALERTS] if p.monitor is not None else [])]
     write_json(ctx.outputs_dir / "metrics.json", {"metrics": found, "artifacts": artifacts})
+
+
+def _stability_files(rows: list[dict[str, Any]], model: str) -> dict[str, bytes]:
+    """Each party's features' stability against their training profile: a table and a plot."""
+    table = pd.DataFrame(rows).sort_values("csi", ascending=False)
+    plot = metrics.bars_plot(table, "csi", (0.1, CSI_WARNING), "Characteristic stability index",
+                             f"Feature stability since training: {model}")  # fmt: skip
+    return {D.CSI_TABLE: table.to_csv(index=False).encode(), D.CSI_PLOT: plot}
 
 
 def _bands_plot(table: pd.DataFrame, population: np.ndarray | None, model: str) -> bytes:

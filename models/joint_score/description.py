@@ -9,6 +9,8 @@ AUC/KS and the population stability index leave it.
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from enclave.jobspec import JobSpec
 from models.jobtype import Devices, JobType
 from models.joint_score import params as P
 from models.part import PartRecord
+from models.profile import CSI_WARNING
 from models.scoring import PSI_WARNING
 from protocols.errors import RefusedError, SpecError
 from protocols.messages import Outputs
@@ -29,6 +32,7 @@ STAGE_SCORE = "score"
 STAGE_MONITOR = "monitor"
 STAGE_SAVE = "save"
 PURPOSES = ("scoring", "monitoring")
+CSI_TABLE, CSI_PLOT = "csi.csv", "csi.png"
 SCORES = "scores.parquet"
 ALERTS = "alerts.parquet"
 
@@ -45,6 +49,9 @@ class JointScore(JobType):
     outputs = (
         Declared("score_bands.json", "score_bands", "application/json"),
         Declared("score_bands.png", "plots", "image/png"),
+        # Each party's features' stability against its training profile (indices only).
+        Declared(CSI_TABLE, "metrics", "text/csv"),
+        Declared(CSI_PLOT, "plots", "image/png"),
         Declared(SCORES, "scores", "application/vnd.apache.parquet", per_firm=True),
         Declared(ALERTS, "alerts", "application/vnd.apache.parquet", per_firm=True),
     )
@@ -103,10 +110,20 @@ class JointScore(JobType):
             out["book"] = {"auc": m["auc"], "ks": m["ks"], "default_rate": m.get("default_rate")}
         if p.monitor is not None:
             out["alerts"] = {k.removeprefix("alerts_"): int(v) for k, v in m.items() if k.startswith("alerts_")}
+        warnings = []
         psi = m.get("stability_psi")
         if psi is not None and psi > PSI_WARNING:
-            out["warnings"] = [f"the scores have shifted from the training population (stability index {psi:.3f} "
-                               f"> {PSI_WARNING}); review the model before relying on it"]  # fmt: skip
+            warnings.append(f"the scores have shifted from the training population (stability index {psi:.3f} "
+                            f"> {PSI_WARNING}); review the model before relying on it")  # fmt: skip
+        table = next((a for a in outputs[spec.label_party].artifacts if a.name == CSI_TABLE), None)
+        if table is not None:
+            out["csi"] = [r | {"csi": float(r["csi"]), "rows": int(r["rows"])}
+                          for r in csv.DictReader(io.StringIO(table.data.decode()))]  # fmt: skip
+            shifted = [f"{r['party']}:{r['feature']}" for r in out["csi"] if r["csi"] > CSI_WARNING]
+            if shifted:
+                warnings.append(f"features shifted since training (CSI > {CSI_WARNING}): {', '.join(shifted)}")
+        if warnings:
+            out["warnings"] = warnings
         return out
 
     def model_versions(self, spec: JobSpec) -> list[tuple[str, str]]:

@@ -25,6 +25,7 @@ from models.joint_score import description as D
 from models.joint_score.params import JointScoreParams
 from models.linear import LinearPart
 from models.local import LocalData
+from models.profile import Profile
 
 
 def run(ctx: JobContext, devices: dict[str, Any]) -> ProgramResult:
@@ -46,6 +47,8 @@ def run(ctx: JobContext, devices: dict[str, Any]) -> ProgramResult:
         else:
             received = [_linear(fed, ctx, local, aligned, part, name) for name in spec.party_names
                         if name != spec.label_party]  # fmt: skip
+        partners = [n for n in spec.party_names if n != spec.label_party]
+        csi = [fed.pyus[n](_own_csi)(ctx, local, aligned, part).to(fed.label) for n in partners]
     flags = None
     if p.monitor is not None:
         with clock.stage(D.STAGE_MONITOR, "adverse public records since the last check"):
@@ -54,10 +57,17 @@ def run(ctx: JobContext, devices: dict[str, Any]) -> ProgramResult:
     with clock.stage(D.STAGE_SAVE, "scores, bands and reasons at the label owner"):
         import secretflow as sf
 
-        sf.wait([fed.label(assemble.at_label_owner)(ctx, local, keys, part, received, flags)])
+        sf.wait([fed.label(assemble.at_label_owner)(ctx, local, keys, part, received, flags, csi)])
     found, artifacts = read_outputs(ctx)
     found["psi_intersection"] = float(len(keys))
     return ProgramResult(ctx.party, found, artifacts, {}, clock.seconds, local.withheld_firms)
+
+
+def _own_csi(ctx: JobContext, local: LocalData, aligned: Any, part: Path) -> list[dict[str, Any]]:
+    """A partner's stability index of each of its own features (its aligned rows against its
+    training profile): only these numbers go to the label owner."""
+    profile = Profile.load(part)
+    return [] if profile is None else [{"party": ctx.party, **r} for r in profile.csi(local.x(aligned))]
 
 
 def _linear(fed: Federation, ctx: JobContext, local: LocalData, aligned: Any, part: Path, party: str) -> Any:

@@ -37,6 +37,7 @@ from models.joint_train.params import JointTrainParams, ScorecardParams, SgbPara
 from models.local import Aligned, LocalData
 from models.part import KINDS, PartRecord
 from models.prep import LinearPrep, TreePrep, holdout_mask
+from models.profile import Profile
 from protocols.errors import JobFailedError
 
 # SS-LR's sigmoid in SPU (SecretFlow's first-order Taylor form); scoring applies the same link.
@@ -92,17 +93,18 @@ def run(ctx: JobContext, devices: Mapping[str, Any]) -> ProgramResult:
         sf.wait([fed.label(_evaluate_here)(ctx, split, list(scores), *scores.values())])
         found, artifacts = _read_evaluation(ctx)
         # Hashed last: the label owner's parts also keep their training population's scores.
-        parts = _record_parts(ctx, local)
+        parts = _record_parts(ctx, local, Profile.fit(split.x_train))
     found["psi_intersection"] = float(len(keys))
     return ProgramResult(ctx.party, found, artifacts, parts, clock.seconds, local.withheld_firms)
 
 
-def _record_parts(ctx: JobContext, local: LocalData) -> dict[str, str]:
-    """Write each of this party's parts' record, then hash each part (record included)."""
+def _record_parts(ctx: JobContext, local: LocalData, profile: Profile) -> dict[str, str]:
+    """Write each of this party's parts' record and its features' training profile, then hash each part."""
     spec, parts = ctx.spec, {}
     for kind in KINDS:
         where = ctx.model_dir / kind
         if where.is_dir():
+            profile.save(where)
             PartRecord(ctx.job_id, kind, ctx.party, spec.label_party, spec.key, spec.party(ctx.party).dataset,
                        tuple(local.features), tuple(spec.party_names)).write(where)  # fmt: skip
             parts[kind] = sha256_dir(where)

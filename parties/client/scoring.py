@@ -73,7 +73,7 @@ def summarise(home: Home, result: dict[str, Any], spec: JobSpec) -> dict[str, An
         "mlflow": result.get("mlflow", {}),
         "seconds": result.get("seconds"),
     }
-    for key in ("book", "alerts", "warnings"):
+    for key in ("book", "csi", "alerts", "warnings"):
         if key in result:
             out[key] = result[key]
     if "alerts" in result:
