@@ -14,6 +14,7 @@ from mlflow.tracking import MlflowClient
 
 from enclave.home import Home
 from models import reference, registry, woe
+from models.joint_train.params import ScorecardParams
 from models.scorecard.bins import FeatureWoe, PartyBins
 from parties.worker.hardening import WIRE_LOG_ENV
 from tests.test_multiparty import city, run_cli, spec_for
@@ -86,7 +87,7 @@ def test_binning_job_gives_every_features_iv_and_the_platform_sees_no_label_or_c
 def test_binning_spec_errors_name_the_field() -> None:
     base = {"name": "b", "job": "joint_binning", "parties": {"platform": {"dataset": "p", "features": ["a"]},
             "bank": {"dataset": "l", "features": ["b"]}}, "label": {"party": "bank", "column": "y"}}  # fmt: skip
-    assert registry.parse_spec(base).params.to_dict()["binning"]["bins"] == 10
+    assert registry.parse_spec(base).params.to_dict()["binning"]["bins"] == ScorecardParams().bins
     with pytest.raises(Exception, match=r"binning\.method"):
         registry.parse_spec(base | {"binning": {"method": "kmeans"}})
     with pytest.raises(Exception, match=r"binning: unknown field\(s\) \['colour'\]"):
