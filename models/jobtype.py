@@ -11,6 +11,8 @@ nodes and the coordinator start without the modelling libraries.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import time
 from abc import ABC, abstractmethod
@@ -150,6 +152,12 @@ class JobType(ABC):
     def model_title(self, kind: str) -> str:
         """How people name a model kind of this job type in tables and plots."""
         return kind
+
+
+def csv_rows(outputs: Outputs, name: str) -> list[dict[str, str]] | None:
+    """The rows of a CSV table a party released under ``name``; None when it released none."""
+    found = next((a for a in outputs.artifacts if a.name == name), None)
+    return None if found is None else list(csv.DictReader(io.StringIO(found.data.decode())))
 
 
 def read_outputs(ctx: JobContext) -> tuple[dict[str, float], tuple[str, ...]]:

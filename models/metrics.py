@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib
 
@@ -93,6 +94,14 @@ def bands_plot(shares: Mapping[str, Sequence[float]], bands: Sequence[str], titl
     ax.set_title(title)
     ax.legend(fontsize=8)
     return _png(fig)
+
+
+def iv_tables(rows: list[dict[str, Any]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """IV per feature (strongest first) and summed per party and catalogue category."""
+    table = pd.DataFrame(rows).sort_values("iv", ascending=False)
+    by = table.groupby(["party", "category"], as_index=False).agg(iv=("iv", "sum"), features=("feature", "count"),
+                                                                 selected=("selected", "sum"))  # fmt: skip
+    return table, by.sort_values("iv", ascending=False)
 
 
 def iv_plot(table: pd.DataFrame, top: int = 25) -> bytes:

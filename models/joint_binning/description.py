@@ -9,15 +9,13 @@ owner only as HE sums.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping
 from typing import Any
 
 from enclave.controls.gate import Declared
 from enclave.fields import Fields
 from enclave.jobspec import JobSpec
-from models.jobtype import Devices, HeuNeeds, JobType
+from models.jobtype import Devices, HeuNeeds, JobType, csv_rows
 from models.joint_binning import params as P
 from protocols.errors import SpecError
 from protocols.messages import Outputs
@@ -57,10 +55,9 @@ class JointBinning(JobType):
 
     def summary(self, spec: JobSpec, outputs: Mapping[str, Outputs]) -> dict[str, Any]:
         found = outputs[spec.label_party]
-        tables = {a.name: list(csv.DictReader(io.StringIO(a.data.decode()))) for a in found.artifacts
-                  if a.name in (IV_TABLE, IV_CATEGORIES)}  # fmt: skip
-        iv = [row | {"iv": float(row["iv"]), "selected": row["selected"] == "True"} for row in tables.get(IV_TABLE, [])]
-        categories = [row | {"iv": float(row["iv"])} for row in tables.get(IV_CATEGORIES, [])]
+        iv = [row | {"iv": float(row["iv"]), "selected": row["selected"] == "True"}
+              for row in csv_rows(found, IV_TABLE) or []]  # fmt: skip
+        categories = [row | {"iv": float(row["iv"])} for row in csv_rows(found, IV_CATEGORIES) or []]
         return {"rows": int(found.metrics.get("rows", 0)), "features": len(iv),
                 "selected": [f"{r['party']}:{r['feature']}" for r in iv if r["selected"]],
                 "iv": iv, "iv_categories": categories}  # fmt: skip

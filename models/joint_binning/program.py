@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import pandas as pd
-
 from enclave.files import write_atomic, write_json
 from models import combine, metrics, psi
 from models.federation import Federation
@@ -60,11 +58,9 @@ def _write(ctx: JobContext, found: Mapping[str, Any], rows: int) -> None:
     """At the label owner: the IV tables, their plot and its own bins' WOE."""
     out = ctx.outputs_dir
     out.mkdir(parents=True, exist_ok=True)
-    table = pd.DataFrame(found["iv"]).sort_values("iv", ascending=False)
+    table, by = metrics.iv_tables(found["iv"])
     table.to_csv(out / D.IV_TABLE, index=False)
-    by = table.groupby(["party", "category"], as_index=False).agg(iv=("iv", "sum"), features=("feature", "count"),
-                                                                 selected=("selected", "sum"))  # fmt: skip
-    by.sort_values("iv", ascending=False).to_csv(out / D.IV_CATEGORIES, index=False)
+    by.to_csv(out / D.IV_CATEGORIES, index=False)
     write_atomic(out / D.IV_PLOT, metrics.iv_plot(table))
     write_json(out / D.WOE_TABLE, found["own_woe"])
     found_metrics = {"rows": float(rows), "features": float(len(table)), "selected": float(table["selected"].sum()),

@@ -9,8 +9,6 @@ AUC/KS and the population stability index leave it.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,7 @@ from enclave.controls.gate import Declared
 from enclave.fields import Fields
 from enclave.files import sha256_dir
 from enclave.jobspec import JobSpec
-from models.jobtype import Devices, JobType
+from models.jobtype import Devices, JobType, csv_rows
 from models.joint_score import params as P
 from models.part import PartRecord
 from models.profile import CSI_WARNING
@@ -115,10 +113,9 @@ class JointScore(JobType):
         if psi is not None and psi > PSI_WARNING:
             warnings.append(f"the scores have shifted from the training population (stability index {psi:.3f} "
                             f"> {PSI_WARNING}); review the model before relying on it")  # fmt: skip
-        table = next((a for a in outputs[spec.label_party].artifacts if a.name == CSI_TABLE), None)
-        if table is not None:
-            out["csi"] = [r | {"csi": float(r["csi"]), "rows": int(r["rows"])}
-                          for r in csv.DictReader(io.StringIO(table.data.decode()))]  # fmt: skip
+        csi = csv_rows(outputs[spec.label_party], CSI_TABLE)
+        if csi is not None:
+            out["csi"] = [r | {"csi": float(r["csi"]), "rows": int(r["rows"])} for r in csi]
             shifted = [f"{r['party']}:{r['feature']}" for r in out["csi"] if r["csi"] > CSI_WARNING]
             if shifted:
                 warnings.append(f"features shifted since training (CSI > {CSI_WARNING}): {', '.join(shifted)}")

@@ -6,15 +6,13 @@ it without SecretFlow. The program is ``models.joint_train.program:run``.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping
 from typing import Any
 
 from enclave.controls.gate import Declared
 from enclave.fields import Fields
 from enclave.jobspec import JobSpec
-from models.jobtype import Devices, HeuNeeds, JobType
+from models.jobtype import Devices, HeuNeeds, JobType, csv_rows
 from models.joint_train import params as P
 from protocols.errors import SpecError
 from protocols.messages import Fingerprint, Outputs
@@ -92,11 +90,9 @@ class JointTrain(JobType):
             if f"{k}_auc" in label
         }
         out: dict[str, Any] = {"models": models, "test_rows": int(label.get("test_rows", 0))}
-        iv = next((a for a in outputs[spec.label_party].artifacts if a.name == IV_TABLE), None)
+        iv = csv_rows(outputs[spec.label_party], IV_TABLE)
         if iv is not None:
-            out["iv"] = list(csv.DictReader(io.StringIO(iv.data.decode())))
-            for row in out["iv"]:
-                row["iv"], row["selected"] = float(row["iv"]), row["selected"] == "True"
+            out["iv"] = [row | {"iv": float(row["iv"]), "selected": row["selected"] == "True"} for row in iv]
         return out
 
     def manifests(

@@ -206,12 +206,10 @@ def _scorecard(ctx: JobContext, q: ScorecardParams, spu: Any, fed: Federation, s
 
 def _write_iv(ctx: JobContext, trained: Any) -> np.ndarray:
     """At the label owner: the IV table per feature and per catalogue category, and its plot."""
-    table = pd.DataFrame(trained.iv).sort_values("iv", ascending=False)
+    table, by = metrics.iv_tables(trained.iv)
     ctx.outputs_dir.mkdir(parents=True, exist_ok=True)
     table.to_csv(ctx.outputs_dir / D.IV_TABLE, index=False)
-    by = table.groupby(["party", "category"], as_index=False).agg(iv=("iv", "sum"), features=("feature", "count"),
-                                                                 selected=("selected", "sum"))  # fmt: skip
-    by.sort_values("iv", ascending=False).to_csv(ctx.outputs_dir / D.IV_CATEGORIES, index=False)
+    by.to_csv(ctx.outputs_dir / D.IV_CATEGORIES, index=False)
     write_atomic(ctx.outputs_dir / D.IV_PLOT, metrics.iv_plot(table))
     write_json(ctx.outputs_dir / D.POINTS_TABLE, trained.points)
     pd.DataFrame(trained.csi).to_csv(ctx.outputs_dir / D.CSI_TABLE, index=False)
