@@ -53,6 +53,18 @@ def _cells(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return inverse, first
 
 
+def _count(codes: np.ndarray) -> int:
+    """Number of distinct values of ``codes`` (what ``_cells`` would number), without numbering them."""
+    if len(codes) == 0:
+        return 0
+    top = int(codes.max())
+    if top > 8 * len(codes) + 1024:
+        return len(np.unique(codes))
+    present = np.zeros(top + 1, dtype=bool)
+    present[codes] = True
+    return int(np.count_nonzero(present))
+
+
 def group_cost(n: int, size: int, cells: int) -> float:
     """Additions (plus bookkeeping) to get ``size`` features' sums through ``cells`` cells."""
     return n + (size * cells if size > 1 else 0) + CELL_OVERHEAD * cells
@@ -83,20 +95,20 @@ def plan(bins: np.ndarray, width: int, enabled: bool = True) -> list[Group]:
     card = np.array([np.count_nonzero(np.bincount(b[:, f])) for f in range(n_features)])
     open_groups: list[tuple[list[int], np.ndarray, np.ndarray]] = []
     for f in (int(v) for v in np.argsort(card, kind="stable")):
-        inv, first = _cells(b[:, f])
-        best_delta, choice = group_cost(n, 1, len(first)), (-1, inv, first)
+        # Candidates are compared by their cell counts alone; only the chosen one is numbered.
+        best_delta, best_gi = group_cost(n, 1, int(card[f])), -1
         for gi, (feats, g_inv, g_first) in enumerate(open_groups):
             if len(feats) >= MAX_GROUP:
                 continue
-            t_inv, t_first = _cells(g_inv * width + b[:, f])
-            delta = group_cost(n, len(feats) + 1, len(t_first)) - group_cost(n, len(feats), len(g_first))
+            joint = _count(g_inv * width + b[:, f])
+            delta = group_cost(n, len(feats) + 1, joint) - group_cost(n, len(feats), len(g_first))
             if delta < best_delta:
-                best_delta, choice = delta, (gi, t_inv, t_first)
-        gi, inv, first = choice
-        if gi < 0:
-            open_groups.append(([f], inv, first))
+                best_delta, best_gi = delta, gi
+        if best_gi < 0:
+            open_groups.append(([f], *_cells(b[:, f])))
         else:
-            open_groups[gi] = ([*open_groups[gi][0], f], inv, first)
+            feats, g_inv, _ = open_groups[best_gi]
+            open_groups[best_gi] = ([*feats, f], *_cells(g_inv * width + b[:, f]))
     return [Group(tuple(feats), inv, b[first][:, feats]) for feats, inv, first in open_groups]
 
 
