@@ -198,6 +198,37 @@ def test_authorisations_grant_expire_and_revoke(home: Home) -> None:
         consent.grant(root, signer, ["not-a-code"], "bank", "credit_risk_model", days=1)
 
 
+def test_a_reread_verifies_only_appended_lines_and_any_change_to_the_rest_is_caught(
+    home: Home, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, trust = home.party("platform").root, home.root / "trust"
+    signer = consent.consent_signer(home.key_dir("consent"), trust)
+    calls = {"n": 0}
+    verify = keys.verify
+
+    def counted(*args: Any) -> bool:
+        calls["n"] += 1
+        return verify(*args)
+
+    monkeypatch.setattr(keys, "verify", counted)
+    consent.grant(root, signer, [uscc.from_index(i) for i in range(5)], "bank", "credit_risk_model", days=30)
+    assert len(consent.ConsentBook.load(root, trust).authorisations) == 5 and calls["n"] == 5
+    consent.grant(root, signer, [uscc.from_index(i) for i in range(5, 8)], "bank", "credit_risk_model", days=30)
+    calls["n"] = 0
+    book = consent.ConsentBook.load(root, trust)
+    assert len(book.authorisations) == 8 and calls["n"] == 3  # the five verified before are not checked again
+    path = root / consent.CONSENT_DIR / consent.GRANTS
+    lines = path.read_text().splitlines(keepends=True)
+    # An altered line that was verified before is caught by a full check, with its line number.
+    path.write_text(lines[0].replace('"grantee": "bank"', '"grantee": "bank2"') + "".join(lines[1:]))
+    with pytest.raises(DataError, match="line 1: signature does not verify"):
+        consent.ConsentBook.load(root, trust)
+    # A line dropped from the verified part is a change too: all remaining lines are checked again.
+    path.write_text("".join(lines[1:]))
+    calls["n"] = 0
+    assert len(consent.ConsentBook.load(root, trust).authorisations) == 7 and calls["n"] == 7
+
+
 def test_forged_or_altered_authorisation_is_rejected(home: Home, tmp_path: Path) -> None:
     root, trust = home.party("platform").root, home.root / "trust"
     signer = consent.consent_signer(home.key_dir("consent"), trust)

@@ -9,6 +9,7 @@ written to the node's store, which is read back when the node starts.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import threading
@@ -129,6 +130,7 @@ class JobManager:
         with self.lock:
             self.jobs[job_id] = job
         self.store.save(record)
+        self._verify_consent_ahead(job)
         log.info("job %s accepted: %s over %s", job_id, spec.job_type, spec.party(party).dataset)
         return Prepared(endpoint, fp, audit_hash)
 
@@ -266,6 +268,16 @@ class JobManager:
         if reserved is None or (mine.link_port, mine.spu_port) != (reserved.link_port, reserved.spu_port):
             raise SpecError("cluster gives this party other ports than it reserved")
         return peers
+
+    def _verify_consent_ahead(self, job: NodeJob) -> None:
+        """Verify the consent book's signatures now, while the other parties prepare: ``start`` reads
+        the book again (a revocation up to then applies) and verifies only what was appended since."""
+        spec, party = job.spec, self.config.party
+        if spec.label_party == party or job.schema is None:
+            return
+        if consent.gated_columns(job.schema, spec.party(party).features):
+            with contextlib.suppress(SafehouseError):  # a bad book fails the job at start, as it always did
+                consent.ConsentBook.load(self.config.party_home.root, self.config.home.trust_dir)
 
     def _consent(self, job: NodeJob) -> None:
         """Write this job's authorised-firm list for the worker; log the summary.
