@@ -82,6 +82,10 @@ def discard_transient(job_dir: Path, model_dir: Path, keep_model: bool) -> None:
     unless the job succeeded, any model part it had begun to write."""
     for name in (*KEY_FILES, CONSENT_FILE):
         (job_dir / name).unlink(missing_ok=True)
+    # And whatever PSI began beside its key files (a worker killed mid-PSI leaves e.g. psi_in.csv.temp.csv).
+    for leftover in job_dir.glob("psi_*"):
+        if leftover.is_file():
+            leftover.unlink(missing_ok=True)
     # Libraries' temporary files (PSI's sorted key lists among them) live here, never in /tmp.
     shutil.rmtree(job_dir / TMP_DIR, ignore_errors=True)
     if not keep_model:

@@ -345,3 +345,20 @@ def test_a_restarted_coordinator_concludes_its_interrupted_jobs_at_every_node(ma
         lab.nodes, "coordinator restarted while the job ran"
     )
     assert coordinator.status("c-2").state is JobState.FAILED
+
+
+@pytest.mark.parametrize("succeeded", [True, False], ids=["succeeded", "failed"])
+def test_an_ended_job_leaves_no_key_file_nor_what_psi_began(tmp_path: Path, succeeded: bool) -> None:
+    from models.local import CONSENT_FILE, KEY_FILES, TMP_DIR, discard_transient
+
+    job_dir, model_dir = tmp_path / "job", tmp_path / "model"
+    (job_dir / TMP_DIR).mkdir(parents=True)
+    model_dir.mkdir()
+    (model_dir / "part.json").write_text("{}")
+    (job_dir / TMP_DIR / "sorted_keys").write_text("k")
+    # PSI's key files, what a worker killed mid-PSI leaves beside them, and the job's own records.
+    for name in (*KEY_FILES, CONSENT_FILE, "psi_in.csv.temp.csv", "psi_out.csv.tmp", "state.json", "events.jsonl"):
+        (job_dir / name).write_text("x")
+    discard_transient(job_dir, model_dir, keep_model=succeeded)
+    assert sorted(p.name for p in job_dir.iterdir()) == ["events.jsonl", "state.json"]
+    assert model_dir.exists() is succeeded
