@@ -4,7 +4,7 @@
 
 The party starts SecretFlow in production mode the way a Safehouse worker does
 (``cross_silo_comm_backend="brpc_link"``, one OS process per party), but over
-the workers' *plaintext* loopback links (``parties.worker.links._plaintext``):
+the workers' *plaintext* loopback links (``parties.worker.devices.init_loopback``):
 a benchmark of the engines, not of TLS. The workers' allow-listed unpickling
 (``parties.worker.hardening.install``) is installed first, as in a worker;
 both engines run under it.
@@ -54,8 +54,7 @@ import numpy as np
 
 from models import metrics
 from models.joint_train.params import SgbParams
-from parties.worker import devices, hardening, links
-from protocols.messages import Endpoint
+from parties.worker import devices, hardening
 
 OPS = ("keygen", "encrypt", "add", "mul", "decrypt")
 
@@ -71,17 +70,8 @@ def progress(engine: str, tree: int, trees: int) -> None:
 
 
 def init(me: str, cfg: dict[str, Any]) -> None:
-    """SecretFlow production mode over brpc links, as ``parties.worker.devices.init`` starts it (no TLS)."""
-    import secretflow as sf
-
-    # SecretFlow ends a process at once on a peer's or its own error; let this one report its traceback first.
-    os.environ.setdefault("SF_UT_DO_NOT_EXIT_ENV_FLAG", "1")
-    cluster = [Endpoint(p, "127.0.0.1", *ports) for p, ports in cfg["parties"].items()]
-    plan = links._plaintext(me, cluster, [])
-    sf.init(address="local", cluster_config={"parties": plan.parties, "self_party": me}, ray_mode=False,
-            cross_silo_comm_backend="brpc_link", job_name=cfg["job"], logging_level="warning",
-            cross_silo_comm_options={"exit_on_sending_failure": True, "connect_retry_times": 120,
-                                     "connect_retry_interval_ms": 500, "recv_timeout_ms": 600_000})  # fmt: skip
+    """SecretFlow production mode over plaintext loopback brpc links (``devices.init_loopback``)."""
+    devices.init_loopback(me, cfg["parties"], cfg["job"], recv_timeout_ms=600_000)
 
 
 def count_safehouse_ops() -> Callable[[], dict[str, Any]]:

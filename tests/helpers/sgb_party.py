@@ -27,22 +27,12 @@ import numpy as np
 
 from models.joint_train.params import SgbParams
 from models.secureboost import ActivePart, load_part, predict, save_part, train
-from parties.worker import devices, hardening, links
-from protocols.messages import Endpoint
+from parties.worker import devices, hardening
 
 
 def init(me: str, cfg: dict[str, Any]) -> None:
-    """SecretFlow production mode over brpc links, as ``parties.worker.devices.init`` starts it."""
-    import secretflow as sf
-
-    # SecretFlow ends a process at once on a peer's or its own error; let this one report its traceback first.
-    os.environ.setdefault("SF_UT_DO_NOT_EXIT_ENV_FLAG", "1")
-    cluster = [Endpoint(p, "127.0.0.1", *ports) for p, ports in cfg["parties"].items()]
-    plan = links._plaintext(me, cluster, [])
-    sf.init(address="local", cluster_config={"parties": plan.parties, "self_party": me}, ray_mode=False,
-            cross_silo_comm_backend="brpc_link", job_name=cfg["job"], logging_level="warning",
-            cross_silo_comm_options={"exit_on_sending_failure": True, "connect_retry_times": 120,
-                                     "connect_retry_interval_ms": 500, "recv_timeout_ms": 120_000})  # fmt: skip
+    """SecretFlow production mode over plaintext loopback brpc links (``devices.init_loopback``)."""
+    devices.init_loopback(me, cfg["parties"], cfg["job"], recv_timeout_ms=120_000)
 
 
 def run(me: str, cfg: dict[str, Any]) -> dict[str, Any]:
