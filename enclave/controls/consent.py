@@ -152,12 +152,11 @@ def _verify_line(path: Path, i: int, raw: str, trust: Mapping[str, tuple[str, Ed
     return dict(record)
 
 
-def _read(path: Path, trust: Mapping[str, tuple[str, Ed25519PublicKey]]) -> list[dict[str, Any]]:
-    """Every record of a signed consent file, each line verified (lines verified before by this
-    process, in an unchanged prefix, are not verified again)."""
-    if not path.is_file():
+def _read(path: Path, data: bytes, trust: Mapping[str, tuple[str, Ed25519PublicKey]]) -> list[dict[str, Any]]:
+    """Every record of the signed consent file ``path`` (its bytes: ``data``), each line verified
+    (lines verified before by this process, in an unchanged prefix, are not verified again)."""
+    if not data:
         return []
-    data = path.read_bytes()
     key = (str(path.resolve()), _trust_id(trust))
     with _VERIFIED_LOCK:
         seen = _VERIFIED.get(key)
@@ -185,13 +184,10 @@ class ConsentBook:
     def load(party_root: Path, trust_dir: Path) -> ConsentBook:
         trust = keys.trusted(trust_dir)
         d = party_root / CONSENT_DIR
-        grants = tuple(Authorisation(**r) for r in _read(d / GRANTS, trust))
-        revs = tuple(Revocation(**r) for r in _read(d / REVOCATIONS, trust))
-        h = hashlib.sha256()
-        for name in (GRANTS, REVOCATIONS):
-            if (d / name).is_file():
-                h.update((d / name).read_bytes())
-        return ConsentBook(grants, revs, h.hexdigest())
+        data = {name: (d / name).read_bytes() if (d / name).is_file() else b"" for name in (GRANTS, REVOCATIONS)}
+        grants = tuple(Authorisation(**r) for r in _read(d / GRANTS, data[GRANTS], trust))
+        revs = tuple(Revocation(**r) for r in _read(d / REVOCATIONS, data[REVOCATIONS], trust))
+        return ConsentBook(grants, revs, hashlib.sha256(data[GRANTS] + data[REVOCATIONS]).hexdigest())
 
     def authorised(self, grantee: str, purpose: str, at: dt.datetime | None = None) -> set[str]:
         """Firms whose authorisation for (grantee, purpose) is valid at ``at``."""
