@@ -22,7 +22,7 @@ from models.secureboost import histogram as hg
 from models.secureboost import wire
 from models.secureboost.binning import BinMapper
 from models.secureboost.boost import Settings, gradients, node_depth
-from models.secureboost.he import KeyOwner
+from models.secureboost.he import Ahead, KeyOwner
 from models.secureboost.model import ActivePart, Node
 from models.secureboost.packing import Layout, row_plaintexts, split_pair
 from models.secureboost.split import Candidate, best, node_weight
@@ -65,10 +65,17 @@ class ActiveParty:
             raise ValueError(f"need one or more passive parties other than {name!r}, got {passive}")
         self.name, self.settings, self.progress = name, settings, progress
         self.features, self.passive, self.y = list(features), sorted(passive), y
-        self.binner = BinMapper.fit(x, settings.buckets)
-        self.bins = self.binner.transform(x)
+        # the key's helpers start first: they race for the key while this process bins its features
+        ahead = Ahead(settings.schema, settings.key_bits, len(y)) if settings.ahead else None
+        try:
+            self.binner = BinMapper.fit(x, settings.buckets)
+            self.bins = self.binner.transform(x)
+        except BaseException:
+            if ahead is not None:
+                ahead.close()
+            raise
         self.raw = np.zeros(len(y))
-        self.he = KeyOwner(settings.schema, settings.key_bits)
+        self.he = KeyOwner(settings.schema, settings.key_bits, ahead=ahead)
         self.layout = Layout.for_rows(len(y), self.he.plaintext_bits(), settings.frac_bits)
         self.peers: dict[str, np.ndarray] = {}  # bucket counts per feature of each passive party
         self.trees: list[dict[int, Node]] = []
@@ -155,8 +162,13 @@ class ActiveParty:
             self.progress(len(self.trees), self.settings.trees)
 
     def part(self) -> ActivePart:
-        """The label owner's model part."""
+        """The label owner's model part (training is over: the HE helper stops)."""
+        self.close()
         return ActivePart(self.name, self.features, 0.0, self.trees, self.settings.summary())
+
+    def close(self) -> None:
+        """Stop the HE helper process (idempotent)."""
+        self.he.close()
 
     def _start(self, t: int, with_passive: bool) -> _Tree:
         if t != len(self.trees) or self.tree is not None:

@@ -30,10 +30,11 @@ class Settings:
     label_only_trees: int = LABEL_ONLY_TREES
     pack: bool = True  # Horner-pack bucket sums, several per ciphertext
     grouping: bool = True  # bucket sums through joint cells of feature groups
+    ahead: bool = True  # the key raced in helper processes, encryptions of zero made ahead at idle priority
 
     @staticmethod
     def of(p: SgbParams, *, label_only_trees: int = LABEL_ONLY_TREES, pack: bool = True,
-           grouping: bool = True) -> Settings:  # fmt: skip
+           grouping: bool = True, ahead: bool = True) -> Settings:  # fmt: skip
         """Validated settings; the keywords switch speed-ups off (tests) or change the label-only trees."""
         if p.he not in SCHEMES:
             raise ValueError(f"SecureBoost supports HE schemes {sorted(SCHEMES)}, not {p.he!r}")
@@ -48,7 +49,7 @@ class Settings:
             raise ValueError(f"HE keys of {p.key_bits} bits are too short; use at least 1024 (2048 in production)")
         return Settings(p.num_boost_round, p.max_depth, p.learning_rate, p.reg_lambda, p.gamma,
                         buckets_for(p.sketch_eps), SCHEMES[p.he], p.key_bits, FRAC_BITS, label_only_trees, pack,
-                        grouping)  # fmt: skip
+                        grouping, ahead)  # fmt: skip
 
     @property
     def scale(self) -> float:

@@ -7,16 +7,39 @@ sums, scalar multiplications by powers of two and additions. Every batch call
 runs on all cores. Ciphertexts and the public key cross parties only as HEU's
 serialised bytes. ``heu`` is imported where it is used, so importing the
 package does not load it.
+
+With :class:`Ahead` the label owner's key comes from helper processes
+(``he_helper.py``, the label owner's own) racing on every core, and the one
+that wins goes on making encryptions of zero at idle priority: a row's
+encryption then takes one plaintext addition to an encryption of zero made
+while the cores were idle (waiting for a passive party, or in single-threaded
+Python). ``Enc(0) + m`` under fresh randomness is distributed exactly as
+``Enc(m)``, and each encryption of zero is used once.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
+import os
+import selectors
+import subprocess
+import sys
+import threading
+import weakref
+from collections import deque
 from dataclasses import asdict, dataclass
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 
 from models.secureboost.packing import Layout, unpack
+
+HELPER = Path(__file__).with_name("he_helper.py")
+CHUNK = 1024  # encryptions of zero per helper message
+MAX_RACERS = 4
+log = logging.getLogger(__name__)
 
 Packs = list[tuple[bytes, int, int]]  # (serialised ciphertexts, how many, slots in each)
 
@@ -26,6 +49,7 @@ class OpCounts:
     """HE operations this party performed."""
 
     encrypt: int = 0
+    ahead: int = 0  # of those encryptions, made ahead as encryptions of zero plus a plaintext addition
     add: int = 0
     mul: int = 0
     decrypt: int = 0
@@ -35,6 +59,11 @@ class OpCounts:
         return asdict(self)
 
 
+def plaintext_bits(public_key: Any) -> int:
+    """Bits of the largest magnitude an HEU public key's scheme decrypts unambiguously."""
+    return int(str(public_key.plaintext_bound())).bit_length() - 1
+
+
 def _encoder() -> Any:
     from heu import phe
 
@@ -42,24 +71,59 @@ def _encoder() -> Any:
 
 
 class KeyOwner:
-    """The label owner's side: the key pair, row encryption, range-checked decryption."""
+    """The label owner's side: the key pair, row encryption, range-checked decryption.
 
-    def __init__(self, schema: str, key_bits: int, kit: Any = None) -> None:
-        from heu import numpy as hnp
-        from heu import phe
+    With ``ahead`` the key comes from :class:`Ahead`'s racing helpers, whose
+    encryptions of zero :meth:`encrypt_rows` then takes; the HEU kit is built
+    from the keys' bytes at first use, so the public key can be sent first.
+    :meth:`close` stops the helper (idempotent; also on garbage collection and
+    at exit).
+    """
 
-        self.kit = kit if kit is not None else hnp.setup(getattr(phe.SchemaType, schema), key_bits)
-        self.encryptor = self.kit.encryptor()
-        self.decryptor = self.kit.decryptor()
+    def __init__(self, schema: str, key_bits: int, kit: Any = None, ahead: Ahead | None = None) -> None:
+        self.ahead = ahead
+        self._kit = kit
+        self._keys = ahead.key() if kit is None and ahead is not None else None
+        if self._kit is None and self._keys is None:
+            from heu import numpy as hnp
+            from heu import phe
+
+            self._kit = hnp.setup(getattr(phe.SchemaType, schema), key_bits)
         self.counts = OpCounts()
+
+    @property
+    def kit(self) -> Any:
+        """HEU's kit (``heu.numpy.HeKit``) for the key pair."""
+        if self._kit is None:
+            from heu import numpy as hnp
+            from heu import phe
+
+            pk, sk, _ = self._keys  # type: ignore[misc]
+            self._kit = hnp.HeKit(phe.setup(phe.PublicKey.load_from(pk), phe.SecretKey.load_from(sk)))
+        return self._kit
+
+    @functools.cached_property
+    def encryptor(self) -> Any:
+        """HEU's encryptor."""
+        return self.kit.encryptor()
+
+    @functools.cached_property
+    def decryptor(self) -> Any:
+        """HEU's decryptor."""
+        return self.kit.decryptor()
+
+    def close(self) -> None:
+        """Stop the helper process, if any."""
+        if self.ahead is not None:
+            self.ahead.close()
 
     def public_key(self) -> bytes:
         """The serialised public key."""
-        return bytes(self.kit.public_key().serialize())
+        return self._keys[0] if self._keys is not None else bytes(self.kit.public_key().serialize())
 
     def secret_key(self) -> bytes:
         """The serialised secret key: for the owner's own part only, never for the wire."""
-        return bytes(self.kit.secret_key().serialize())
+        return self._keys[1] if self._keys is not None else bytes(self.kit.secret_key().serialize())
 
     @staticmethod
     def restore(public_key: bytes, secret_key: bytes) -> KeyOwner:
@@ -72,13 +136,28 @@ class KeyOwner:
 
     def plaintext_bits(self) -> int:
         """Bits of the largest magnitude the scheme decrypts unambiguously."""
-        return int(str(self.kit.public_key().plaintext_bound())).bit_length() - 1
+        if self._keys is not None:
+            return self._keys[2]
+        return plaintext_bits(self.kit.public_key())
 
     def encrypt_rows(self, plaintexts: np.ndarray) -> bytes:
-        """One ciphertext per row plaintext, in one batch; serialised for the wire."""
-        ct = self.encryptor.encrypt(self.kit.array(np.asarray(plaintexts).reshape(-1, 1), _encoder()))
-        self.counts.encrypt += len(plaintexts)
-        return bytes(ct.serialize())
+        """One ciphertext per row plaintext, in batches; serialised for the wire.
+
+        The first rows take the encryptions of zero made ahead (one plaintext
+        addition each), the rest are encrypted now.
+        """
+        values = np.asarray(plaintexts).reshape(-1, 1)
+        zeros = self.ahead.take(len(values)) if self.ahead is not None else []
+        parts, at = [], 0
+        if zeros:
+            ready = _concat(zeros)
+            at = int(ready.rows)
+            parts.append(self.kit.evaluator().add(ready, self.kit.array(values[:at], _encoder())))
+        if at < len(values):
+            parts.append(self.encryptor.encrypt(self.kit.array(values[at:], _encoder())))
+        self.counts.encrypt += len(values)
+        self.counts.ahead += at
+        return bytes(_concat(parts).serialize())
 
     def decrypt_packs(self, blob: bytes, range_bits: int) -> list[int]:
         """Decrypt serialised packs in one batch; a plaintext beyond +-2**range_bits raises."""
@@ -101,6 +180,152 @@ class KeyOwner:
             for v in opened:
                 out.extend(unpack(v, int(per), layout))
         return out
+
+
+def _concat(arrays: list[Any]) -> Any:
+    """One column of ciphertexts from several (HEU has no concatenation: index, then assign slices)."""
+    if len(arrays) == 1:
+        return arrays[0]
+    out = arrays[0][[0] * sum(int(a.rows) for a in arrays)]
+    at = 0
+    for a in arrays:
+        out[at : at + int(a.rows)] = a
+        at += int(a.rows)
+    return out
+
+
+def _frame(stream: IO[bytes]) -> tuple[bytes, bytes] | None:
+    """One helper frame (tag, payload), or None at the end of the stream."""
+    head = stream.read(9)
+    if len(head) < 9:
+        return None
+    size = int.from_bytes(head[1:], "big")
+    payload = stream.read(size)
+    return (head[:1], payload) if len(payload) == size else None
+
+
+def _fields(payload: bytes, count: int) -> list[bytes]:
+    """Length-prefixed fields (8-byte big-endian lengths) of a helper frame's payload."""
+    out, at = [], 0
+    for _ in range(count):
+        size = int.from_bytes(payload[at : at + 8], "big")
+        out.append(payload[at + 8 : at + 8 + size])
+        at += 8 + size
+    if at != len(payload) or any(len(f) == 0 for f in out):
+        raise ValueError("a malformed key frame from the HE helper")
+    return out
+
+
+def _kill(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+    for p in procs:
+        p.wait()
+        if p.stdout is not None:
+            p.stdout.close()
+
+
+class Ahead:
+    """The label owner's helper processes: the key pair raced on every core, then encryptions of zero ahead.
+
+    Each helper (``he_helper.py``) generates a key pair with HEU; the first
+    to finish is kept and the others are killed. The kept helper then makes
+    encryptions of zero under that key at idle priority; a thread here keeps
+    up to ``capacity`` of them (the pipe holds the helper back beyond that).
+    If every helper fails, :meth:`key` returns None and the label owner
+    generates its key itself; if the kept one dies, rows are encrypted now.
+    """
+
+    def __init__(self, schema: str, key_bits: int, capacity: int, racers: int | None = None) -> None:
+        count = racers if racers is not None else max(1, min(os.cpu_count() or 1, MAX_RACERS))
+        cmd = [sys.executable, "-P", str(HELPER), schema, str(int(key_bits)), str(CHUNK), str(os.getpid())]
+        self.procs = [subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                       stderr=subprocess.DEVNULL) for _ in range(count)]  # fmt: skip
+        self.capacity = int(capacity)
+        self.cond = threading.Condition()
+        self.chunks: deque[tuple[Any, int]] = deque()  # serialised bytes, or a loaded array, with its rows
+        self.count = 0
+        self.closed = False
+        self.error = ""
+        self._finalizer = weakref.finalize(self, _kill, self.procs)
+
+    def key(self) -> tuple[bytes, bytes, int] | None:
+        """The first helper's (public key, secret key, plaintext bits); the others are killed. None if all failed."""
+        with selectors.DefaultSelector() as sel:
+            for p in self.procs:
+                sel.register(p.stdout, selectors.EVENT_READ, p)  # type: ignore[arg-type]
+            while sel.get_map():
+                for ready, _ in sel.select():
+                    proc: subprocess.Popen[bytes] = ready.data
+                    frame = _frame(proc.stdout)  # type: ignore[arg-type]
+                    if frame is not None and frame[0] == b"K":
+                        self._keep(proc)
+                        pk, sk, bits = _fields(frame[1], 3)
+                        return pk, sk, int(bits)
+                    self.error = frame[1].decode(errors="replace") if frame else "the helper ended"
+                    sel.unregister(ready.fileobj)
+        log.warning("every HE helper process failed; generating the key in process: %s", self.error[-500:])
+        self.close()
+        return None
+
+    def _keep(self, winner: subprocess.Popen[bytes]) -> None:
+        _kill([p for p in self.procs if p is not winner])
+        if self.capacity > 0:
+            threading.Thread(target=self._fill, args=(winner.stdout,), name="he-ahead", daemon=True).start()
+        else:
+            _kill([winner])
+
+    def _fill(self, stream: IO[bytes]) -> None:
+        """Read the kept helper's encryptions of zero while fewer than ``capacity`` are held."""
+        while True:
+            with self.cond:
+                self.cond.wait_for(lambda: self.closed or self.count < self.capacity)
+                if self.closed:
+                    return
+            try:
+                frame = _frame(stream)
+            except (OSError, ValueError):  # closed under us by close()
+                return
+            if frame is None or frame[0] != b"Z":
+                self.error = frame[1].decode(errors="replace") if frame else "the helper ended"
+                return
+            rows = int.from_bytes(frame[1][:8], "big")
+            with self.cond:
+                self.chunks.append((frame[1][8:], rows))
+                self.count += rows
+
+    def take(self, rows: int) -> list[Any]:
+        """Up to ``rows`` encryptions of zero held now (never waits), as HEU arrays; each is handed out once."""
+        from heu import numpy as hnp
+
+        got: list[tuple[Any, int]] = []
+        with self.cond:
+            total = 0
+            while self.chunks and total < rows:
+                got.append(self.chunks.popleft())
+                total += got[-1][1]
+            self.count -= total
+            self.cond.notify_all()
+        out = [hnp.CiphertextArray.load_from(x) if isinstance(x, bytes) else x for x, _ in got]
+        extra = sum(n for _, n in got) - rows
+        if extra > 0:  # the last chunk's remainder goes back, unused
+            last, n = out[-1], got[-1][1]
+            rest = last[n - extra : n]
+            out[-1] = last[: n - extra]
+            with self.cond:
+                self.chunks.appendleft((rest, extra))
+                self.count += extra
+        return out
+
+    def close(self) -> None:
+        """Stop every helper (idempotent)."""
+        with self.cond:
+            self.closed = True
+            self.chunks.clear()
+            self.count = 0
+            self.cond.notify_all()
+        self._finalizer()
 
 
 class Evaluator:

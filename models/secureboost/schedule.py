@@ -5,7 +5,11 @@ executes ``fn`` only at ``party`` (elsewhere it is a handle) and
 ``Net.send(value, party)`` moves a result there; :mod:`models.secureboost.protocol`
 implements them with SecretFlow PYUs, tests with direct calls. Every call at a
 party depends on that party's previous one, so each party's calls run in order.
-Per tree, with ``m`` passive parties::
+First the passive parties bin their features while the label owner bins its
+own and gets its key pair; each passive party then loads the public key and
+announces its bucket counts, which the label owner takes with the first
+passive tree's sums (it encrypts that tree's rows meanwhile). Per tree, with
+``m`` passive parties::
 
     A.begin_tree                  A -> every P: the rows' (g, h), encrypted once
     P.begin_tree                  P -> A: the root's packed bucket sums
@@ -74,12 +78,19 @@ class _Run:
         """The passive parties' replies, moved to the label owner."""
         return _to(self.net, values, self.label)
 
-    def tree(self, t: int, token: Any) -> tuple[Any, dict[str, Any]]:
-        """One tree with the passive parties; returns the label owner's token and their last replies."""
+    def tree(self, t: int, token: Any, last: Mapping[str, Any],
+             setup: Mapping[str, Any] | None) -> tuple[Any, dict[str, Any]]:  # fmt: skip
+        """One tree with the passive parties; returns the label owner's token and their last replies.
+
+        ``last`` are the passive parties' previous replies (their calls follow
+        them); ``setup``, for the first such tree only, their setup replies,
+        which the label owner takes after encrypting, before the sums.
+        """
         ct = self.at_label(lambda a, _: a.begin_tree(t), token)
-        last = {p: self.net.run(p, lambda m, p=p: self.roles[p].begin_tree(m), self.net.send(ct, p))
+        last = {p: self.net.run(p, lambda m, _, p=p: self.roles[p].begin_tree(m), self.net.send(ct, p), last[p])
                 for p in self.passive}  # fmt: skip
-        msgs = self.at_label(_ingest_then(False, ActiveParty.decide), self.replies(last))
+        extra = [self.replies(setup)] if setup is not None else []
+        msgs = self.at_label(_ingest_then(False, ActiveParty.decide), self.replies(last), *extra)
         relay = len(self.passive) > 1
         for level in range(self.settings.depth):
             last = self.to_passive(msgs, PassiveParty.on_decisions)
@@ -92,8 +103,10 @@ class _Run:
         raise ValueError("depth must be >= 1")
 
 
-def _ingest_then(partitions: bool, step: Callable[[ActiveParty], Any]) -> Callable[[ActiveParty, Any], Any]:
-    def run(a: ActiveParty, replies: Mapping[str, Msg]) -> Any:
+def _ingest_then(partitions: bool, step: Callable[[ActiveParty], Any]) -> Callable[..., Any]:
+    def run(a: ActiveParty, replies: Mapping[str, Msg], *setup: Mapping[str, Msg]) -> Any:
+        for s in setup:  # the passive parties' setup replies, with the first tree's sums
+            a.on_setup(s)
         a.ingest(replies, partitions)
         return step(a)
 
@@ -107,20 +120,34 @@ def train(net: Net, label: str, passive: list[str], settings: Settings,
     parts: dict[str, ActivePart | PassivePart] = {}
 
     def init(party: str, *msg: Msg) -> Msg:
-        run.roles[party] = create(party)
+        if party not in run.roles:
+            run.roles[party] = create(party)
         return run.roles[party].setup(*msg)
 
-    setup = net.run(label, init, label)
-    last = {p: net.run(p, init, p, net.send(setup, p)) for p in passive}
-    token = run.at_label(ActiveParty.on_setup, run.replies(last))
-    for t in range(settings.trees):
-        if settings.with_passive(t):
-            token, last = run.tree(t, token)
-        else:
-            token = run.at_label(lambda a, _, t=t: a.grow_local(t), token)
-    done = [run.at_label(lambda a, _: parts.__setitem__(label, a.part()), token)]
-    done += [net.run(p, lambda _, p=p: parts.__setitem__(p, run.roles[p].finish()), last[p]) for p in passive]
-    net.wait(done)
+    def make(party: str) -> None:
+        run.roles[party] = create(party)
+
+    try:
+        made = {p: net.run(p, make, p) for p in passive}  # passive parties bin while the label owner makes its key
+        setup = net.run(label, init, label)
+        last = {p: net.run(p, lambda m, _, p=p: init(p, m), net.send(setup, p), made[p]) for p in passive}
+        pending: dict[str, Any] | None = last  # the setup replies, taken with the first passive tree's sums
+        token = setup
+        for t in range(settings.trees):
+            if settings.with_passive(t):
+                token, last = run.tree(t, token, last, pending)
+                pending = None
+            else:
+                token = run.at_label(lambda a, _, t=t: a.grow_local(t), token)
+        if pending is not None:  # no tree used a passive party
+            token = run.at_label(lambda a, r, _: a.on_setup(r), run.replies(pending), token)
+        done = [run.at_label(lambda a, _: parts.__setitem__(label, a.part()), token)]
+        done += [net.run(p, lambda _, p=p: parts.__setitem__(p, run.roles[p].finish()), last[p]) for p in passive]
+        net.wait(done)
+    finally:  # a failed run stops the label owner's HE helper too
+        for role in run.roles.values():
+            if isinstance(role, ActiveParty):
+                role.close()
     return parts
 
 
