@@ -148,16 +148,19 @@ class KeyOwner:
         """
         values = np.asarray(plaintexts).reshape(-1, 1)
         zeros = self.ahead.take(len(values)) if self.ahead is not None else []
-        parts, at = [], 0
-        if zeros:
-            ready = _concat(zeros)
-            at = int(ready.rows)
-            parts.append(self.kit.evaluator().add(ready, self.kit.array(values[:at], _encoder())))
-        if at < len(values):
-            parts.append(self.encryptor.encrypt(self.kit.array(values[at:], _encoder())))
+        if not zeros:
+            ct = self.encryptor.encrypt(self.kit.array(values, _encoder()))
+        else:  # pieces of at most CHUNK rows: HEU assigns small slices far faster than large ones
+            evaluator, parts, at = self.kit.evaluator(), [], 0
+            for z in zeros:
+                parts.append(evaluator.add(z, self.kit.array(values[at : at + int(z.rows)], _encoder())))
+                at += int(z.rows)
+            self.counts.ahead += at
+            for a in range(at, len(values), CHUNK):
+                parts.append(self.encryptor.encrypt(self.kit.array(values[a : a + CHUNK], _encoder())))
+            ct = _concat(parts)
         self.counts.encrypt += len(values)
-        self.counts.ahead += at
-        return bytes(_concat(parts).serialize())
+        return bytes(ct.serialize())
 
     def decrypt_packs(self, blob: bytes, range_bits: int) -> list[int]:
         """Decrypt serialised packs in one batch; a plaintext beyond +-2**range_bits raises."""
@@ -183,7 +186,7 @@ class KeyOwner:
 
 
 def _concat(arrays: list[Any]) -> Any:
-    """One column of ciphertexts from several (HEU has no concatenation: index, then assign slices)."""
+    """One column of ciphertexts from several (HEU has no concatenation: index, then assign each)."""
     if len(arrays) == 1:
         return arrays[0]
     out = arrays[0][[0] * sum(int(a.rows) for a in arrays)]
