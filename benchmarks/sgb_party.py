@@ -233,7 +233,9 @@ def run(engine: str, me: str, cfg: dict[str, Any]) -> dict[str, Any]:
     read_counts = count_safehouse_ops() if engine == "safehouse" else count_sgb_v_ops()
     init(me, cfg)
     out = (train_safehouse if engine == "safehouse" else train_sgb_v)(me, cfg, data, meta)
-    out |= {"ok": True, **read_counts(), "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    # this process's peak plus its largest ended child's (the label owner's HE helpers): an upper bound
+    peak = sum(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    out |= {"ok": True, **read_counts(), "peak_mib": peak / 1024}
     devices.shutdown_within(30.0)
     return out
 

@@ -8,8 +8,11 @@ because the label owner decrypts in one batch per reply on all cores, passive
 parties send sums of the smaller child only (the label owner derives the
 sibling in plaintext), only non-empty buckets travel, sums go through joint
 cells of feature groups, several bucket sums are packed per ciphertext under a
-proven overflow bound, and every level takes one round trip (two with several
-passive parties).
+proven overflow bound, every level takes one round trip (two with several
+passive parties), and the label owner's key pair is raced in helper processes
+of its own, the winner of which then makes encryptions of zero at idle
+priority: a row whose encryption of zero is ready costs one plaintext addition
+instead of a whole encryption.
 
 Modules:
 
@@ -17,9 +20,10 @@ Modules:
   its overflow bound; ``histogram`` integer bucket sums; ``grouping`` feature
   groups' joint cells; ``split`` gain, best split and leaf weight; ``boost``
   settings from ``SgbParams`` and the logistic gradients (pure maths, no I/O).
-* ``he`` the only module using HEU (``heu.phe``, ``heu.numpy``): OU (or HEU's
-  ZPaillier when ``he`` is ``paillier``) keys, encryption, select sums, Horner
-  packing, range-checked decryption.
+* ``he`` the only module using HEU (``heu.phe``, ``heu.numpy``), with the
+  helper script it starts, ``he_helper``: OU (or HEU's ZPaillier when ``he``
+  is ``paillier``) keys, encryption (with encryptions of zero made ahead),
+  select sums, Horner packing, range-checked decryption.
 * ``wire`` the plain shapes of messages (dicts, lists, str, int, bytes, numeric
   arrays: what workers' allow-listed unpickling admits); ``active`` the label
   owner's and ``passive`` a passive party's state machines; ``schedule`` the
@@ -59,6 +63,8 @@ What each party learns in training (honest-but-curious, every link encrypted):
   alone (their passive splits go left, as a missing value does).
 
 Passive parties never talk to each other; the label owner relays memberships.
+The label owner's helper processes hold its key pair; they are its own, on its
+host, and send nothing but to it.
 """
 
 from models.secureboost.model import (

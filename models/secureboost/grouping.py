@@ -115,9 +115,9 @@ def plan(bins: np.ndarray, width: int, enabled: bool = True) -> list[Group]:
 def cell_rows(group: Group, positions: np.ndarray) -> list[list[int]]:
     """Ciphertext positions of the rows in each cell of ``group`` (``positions``: the node's rows)."""
     order = np.argsort(group.cell_of_row, kind="stable")
-    bounds = np.searchsorted(group.cell_of_row[order], np.arange(group.cells + 1))
-    ordered = positions[order]
-    return [ordered[bounds[c] : bounds[c + 1]].tolist() for c in range(group.cells)]
+    bounds = np.searchsorted(group.cell_of_row[order], np.arange(group.cells + 1)).tolist()
+    ordered = positions[order].tolist()  # one conversion, then list slices: far faster than per cell
+    return [ordered[bounds[c] : bounds[c + 1]] for c in range(group.cells)]
 
 
 def slot_cells(groups: list[Group], slots: np.ndarray) -> list[list[int]]:
@@ -134,9 +134,9 @@ def slot_cells(groups: list[Group], slots: np.ndarray) -> list[list[int]]:
     by_bucket: dict[int, list[list[int]]] = {}
     for f, (gi, j, off) in where.items():
         col = groups[gi].cell_bins[:, j]
-        order = np.argsort(col, kind="stable")
-        bounds = np.searchsorted(col[order], np.arange(int(col.max()) + 2))
-        by_bucket[f] = [(order[bounds[b] : bounds[b + 1]] + off).tolist() for b in range(len(bounds) - 1)]
+        order = (np.argsort(col, kind="stable") + off).tolist()
+        bounds = np.searchsorted(np.sort(col, kind="stable"), np.arange(int(col.max()) + 2)).tolist()
+        by_bucket[f] = [order[bounds[b] : bounds[b + 1]] for b in range(len(bounds) - 1)]
     return [by_bucket[int(f)][int(b)] for f, b in slots]
 
 
