@@ -76,6 +76,9 @@ def test_secureboost_across_processes_equals_the_reference(tmp_path: Path, parti
     train_blocks, test_blocks, y = _write_inputs(tmp_path, parties)
     results = _run(tmp_path, parties)
     bank = results["bank"]
+    # the bank's key came from its helpers, and the one kept was still making zeros when training ended
+    assert bank["helpers_alive_at_end"] == [True], bank["helpers_alive_at_end"]
+    assert all(results[p]["helpers_alive_at_end"] == [] for p in parties[1:])
     ref = reference_boost(train_blocks, y, PARAMS)
     assert np.abs(np.array(bank["scores"]) - ref.predict(test_blocks)).max() < 1e-6
     assert bank["contributions_gap"] < 1e-9

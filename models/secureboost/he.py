@@ -251,6 +251,8 @@ class Ahead:
         self.count = 0
         self.closed = False
         self.error = ""
+        self.kept: subprocess.Popen[bytes] | None = None  # the helper that won the race
+        self.kept_alive: bool | None = None  # at close: whether the kept helper was still running
         self._finalizer = weakref.finalize(self, _kill, self.procs)
 
     def key(self) -> tuple[bytes, bytes, int] | None:
@@ -274,6 +276,7 @@ class Ahead:
 
     def _keep(self, winner: subprocess.Popen[bytes]) -> None:
         _kill([p for p in self.procs if p is not winner])
+        self.kept = winner
         if self.capacity > 0:
             threading.Thread(target=self._fill, args=(winner.stdout,), name="he-ahead", daemon=True).start()
         else:
@@ -323,6 +326,8 @@ class Ahead:
 
     def close(self) -> None:
         """Stop every helper (idempotent)."""
+        if self.kept is not None and self.kept_alive is None:
+            self.kept_alive = self.kept.poll() is None
         with self.cond:
             self.closed = True
             self.chunks.clear()

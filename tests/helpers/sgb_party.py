@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from models.joint_train.params import SgbParams
-from models.secureboost import ActivePart, load_part, predict, save_part, train
+from models.secureboost import ActivePart, he, load_part, predict, save_part, train
 from parties.worker import devices, hardening
 
 
@@ -47,6 +47,14 @@ def run(me: str, cfg: dict[str, Any]) -> dict[str, Any]:
     pyus = {p: sf.PYU(p) for p in cfg["parties"]}
     params = SgbParams(**cfg["params"])
     trees: list[tuple[int, int]] = []
+    owners: list[he.KeyOwner] = []  # the label owner's, to check its helper lived through training
+    made = he.KeyOwner.__init__
+
+    def tracked(self: he.KeyOwner, *args: Any, **kwargs: Any) -> None:
+        made(self, *args, **kwargs)
+        owners.append(self)
+
+    he.KeyOwner.__init__ = tracked  # type: ignore[method-assign]
     t0 = time.perf_counter()
     part = train(pyus, label, me, params, meta["features"], data["x_train"],
                  data["y_train"] if me == label else None, meta.get("categories"),
@@ -55,7 +63,13 @@ def run(me: str, cfg: dict[str, Any]) -> dict[str, Any]:
     save_part(part, work / "parts" / me)
     part = load_part(work / "parts" / me)
     got = predict(pyus, label, me, part, data["x_test"], contributions=True, categories=meta.get("categories"))
-    out: dict[str, Any] = {"ok": True, "seconds": seconds, "part_features": part.features, "progress": trees}
+    out: dict[str, Any] = {
+        "ok": True,
+        "seconds": seconds,
+        "part_features": part.features,
+        "progress": trees,
+        "helpers_alive_at_end": [o.ahead.kept_alive for o in owners if o.ahead is not None],
+    }
     if isinstance(part, ActivePart):
         if got is None or got.contributions is None:
             raise RuntimeError("the label owner got no prediction")
