@@ -84,14 +84,18 @@ def test_the_raced_key_and_the_zeros_made_ahead_encrypt_every_row_once() -> None
     assert _wait_gone([p.pid for p in ahead.procs]) == []
 
 
-def test_without_helpers_the_key_is_made_in_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    broken = tmp_path / "he_helper.py"
-    broken.write_text("raise SystemExit('no HEU here')\n")
-    monkeypatch.setattr(he, "HELPER", broken)
+@pytest.mark.parametrize("how", ["helper fails", "no process starts"])
+def test_without_helpers_the_key_is_made_in_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, how: str) -> None:
+    if how == "helper fails":
+        broken = tmp_path / "he_helper.py"
+        broken.write_text("raise SystemExit('no HEU here')\n")
+        monkeypatch.setattr(he, "HELPER", broken)
+    else:
+        monkeypatch.setattr(he.sys, "executable", str(tmp_path / "no-such-python"))
     ahead = Ahead("OU", KEY_BITS, capacity=100, racers=2)
     owner = KeyOwner("OU", KEY_BITS, ahead=ahead)
     try:
-        assert "ended" in ahead.error or "no HEU" in ahead.error
+        assert any(w in ahead.error for w in ("ended", "no HEU", "cannot start an HE helper")), ahead.error
         assert owner.ahead is not None and owner.ahead.closed
         values = np.arange(50, dtype=object)
         assert _decrypt(owner, owner.encrypt_rows(values)) == list(range(50))

@@ -243,14 +243,19 @@ class Ahead:
     def __init__(self, schema: str, key_bits: int, capacity: int, racers: int | None = None) -> None:
         count = racers if racers is not None else max(1, min(os.cpu_count() or 1, MAX_RACERS))
         cmd = [sys.executable, "-P", str(HELPER), schema, str(int(key_bits)), str(CHUNK), str(os.getpid())]
-        self.procs = [subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                       stderr=subprocess.DEVNULL) for _ in range(count)]  # fmt: skip
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.error = ""
+        for _ in range(count):
+            try:
+                self.procs.append(subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                                   stderr=subprocess.DEVNULL))  # fmt: skip
+            except OSError as e:  # no process to spare: fewer racers, or the key made in process
+                self.error = f"cannot start an HE helper: {e}"
         self.capacity = int(capacity)
         self.cond = threading.Condition()
         self.chunks: deque[tuple[Any, int]] = deque()  # serialised bytes, or a loaded array, with its rows
         self.count = 0
         self.closed = False
-        self.error = ""
         self.kept: subprocess.Popen[bytes] | None = None  # the helper that won the race
         self.kept_alive: bool | None = None  # at close: whether the kept helper was still running
         self._finalizer = weakref.finalize(self, _kill, self.procs)
