@@ -134,9 +134,10 @@ def slot_cells(groups: list[Group], slots: np.ndarray) -> list[list[int]]:
     by_bucket: dict[int, list[list[int]]] = {}
     for f, (gi, j, off) in where.items():
         col = groups[gi].cell_bins[:, j]
-        order = (np.argsort(col, kind="stable") + off).tolist()
-        bounds = np.searchsorted(np.sort(col, kind="stable"), np.arange(int(col.max()) + 2)).tolist()
-        by_bucket[f] = [order[bounds[b] : bounds[b + 1]] for b in range(len(bounds) - 1)]
+        order = np.argsort(col, kind="stable")
+        bounds = np.searchsorted(col[order], np.arange(int(col.max()) + 2)).tolist()
+        cells = (order + off).tolist()
+        by_bucket[f] = [cells[bounds[b] : bounds[b + 1]] for b in range(len(bounds) - 1)]
     return [by_bucket[int(f)][int(b)] for f, b in slots]
 
 

@@ -319,7 +319,7 @@ class Ahead:
             self.count -= total
             self.cond.notify_all()
         out = [hnp.CiphertextArray.load_from(x) if isinstance(x, bytes) else x for x, _ in got]
-        extra = sum(n for _, n in got) - rows
+        extra = total - rows
         if extra > 0:  # the last chunk's remainder goes back, unused
             last, n = out[-1], got[-1][1]
             rest = last[n - extra : n]
