@@ -84,7 +84,7 @@ def test_layout_and_worst_case_sums_round_trip() -> None:
     """All rows at the extreme gradient and hessian: no slot overflows."""
     n = 5000
     lay = Layout.for_rows(n, OU_2048_BITS)
-    assert bits_for(n) == 13 and (lay.h_bits, lay.slot_bits) == (32, 66)
+    assert bits_for(n) == 13 and (lay.h_bits, lay.slot_bits) == (24, 50)
     assert lay.slots * lay.slot_bits <= OU_2048_BITS - 16
     g, h = quantize(np.full(n, -1.0), np.full(n, 0.25))
     total = int(sum(int(v) for v in row_plaintexts(g, h, lay)))

@@ -26,7 +26,7 @@ from models.secureboost.model import ActivePart, PassivePart
 from models.secureboost.passive import PassiveParty
 from parties.worker.hardening import loads
 
-SCALE = 2.0**20
+SCALE = 2.0**12  # the engine's fixed point (packing.FRAC_BITS), written out: the reference shares no code with it
 
 
 @dataclass
@@ -73,7 +73,7 @@ def _best_split(bins: list[np.ndarray], n_bins: list[np.ndarray], rows: np.ndarr
 
 
 def reference_boost(blocks: list[np.ndarray], y: np.ndarray, p: SgbParams, label_only: int = 1) -> Reference:
-    """Boosting as sgb_v defines it (logistic loss, fixed point 2**-20), on pooled blocks."""
+    """Boosting as sgb_v defines it (logistic loss), in the engine's fixed point 2**-12, on pooled blocks."""
     mappers = [BinMapper.fit(x, buckets_for(p.sketch_eps)) for x in blocks]
     bins = [m.transform(x) for m, x in zip(mappers, blocks, strict=True)]
     raw, model = np.zeros(len(y)), Reference()

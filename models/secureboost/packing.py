@@ -29,7 +29,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-FRAC_BITS = 20  # sgb_v's fixed_point_parameter: gradients at 2**-20
+# Gradients at 2**-12. The rounding error of a bucket sum (at most 2**-13 per row, and
+# unbiased) stays orders below its sampling noise: AUC is unchanged on the demo city and
+# moves by 6e-5 on UCI Taiwan against 2**-20 (sgb_v's fixed_point_parameter), while each
+# row plaintext is 16 bits shorter (HEU's OU encrypts with a table of 10-bit windows and
+# skips zero windows: about two windows fewer per row) and each packed slot 16 bits
+# narrower (Horner packing squares once per slot bit; 12 slots per pack instead of 9).
+FRAC_BITS = 12
 MARGIN_BITS = 16  # headroom between the packed plaintext and the plaintext bound
 
 
