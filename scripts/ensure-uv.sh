@@ -13,4 +13,7 @@ if ! command -v uv >/dev/null 2>&1; then
   hash -r
 fi
 command -v uv >/dev/null 2>&1 || { echo "uv could not be installed" >&2; exit 1; }
-uv sync --frozen --python 3.11 --quiet
+# Bytecode compiled at install: where PYTHONDONTWRITEBYTECODE is set (this machine sets it), every
+# party process would otherwise compile SecretFlow, JAX and pandas from source at start-up (import
+# secretflow: 8 s, not 3 s). A no-op but for a check once everything is compiled.
+uv sync --frozen --python 3.11 --quiet --compile-bytecode
