@@ -22,7 +22,7 @@ from models.secureboost import (
 from models.secureboost import grouping as gr
 from models.secureboost import histogram as hg
 from models.secureboost.binning import BinMapper, buckets_for, split_points
-from models.secureboost.boost import Settings
+from models.secureboost.boost import Settings, gradients
 from models.secureboost.model import Node
 from models.secureboost.packing import Layout, bits_for, pack, quantize, row_plaintexts, split_pair, unpack
 from models.secureboost.split import best, gains, node_weight
@@ -93,6 +93,30 @@ def test_layout_and_worst_case_sums_round_trip() -> None:
     packed = pack(values, lay)
     assert abs(packed) < 2 ** (lay.slots * lay.slot_bits - 1)
     assert unpack(packed, len(values), lay) == values
+
+
+def test_stochastic_rounding_is_unbiased_bounded_and_repeatable() -> None:
+    """Many rows at one score (a leaf's rows): to-nearest errs by n x its bias, stochastic by about sqrt(n)."""
+    n, f = 100_000, 12
+    grad, hess = np.full(n, 0.0671234), np.full(n, 0.0626180)
+    near = quantize(grad, hess, f)
+    sto = quantize(grad, hess, f, np.random.default_rng(1))
+    exact = grad.sum() * 2**f, hess.sum() * 2**f
+    for k in range(2):
+        assert abs(near[k].sum() - exact[k]) > 1000  # n x a bias of about 0.4 and 0.5 of a unit
+        assert abs(sto[k].sum() - exact[k]) < 5 * np.sqrt(n) / 2  # within 5 standard deviations
+    again = quantize(grad, hess, f, np.random.default_rng(1))
+    assert all(np.array_equal(a, b) for a, b in zip(sto, again, strict=True))
+    g, h = quantize(np.array([-1.0, 1.0, -3.0, 0.5]), np.array([0.25, 0.0, 9.0, 0.125]), f, np.random.default_rng(2))
+    assert g.tolist() == [-(2**f), 2**f, -(2**f), 2 ** (f - 1)] and h.tolist() == [
+        2 ** (f - 2),
+        0,
+        2 ** (f - 2),
+        2 ** (f - 3),
+    ]
+    y, raw = np.array([0.0, 1.0, 1.0]), np.array([0.3, -0.2, 1.5])
+    assert all(np.array_equal(a, b) for a, b in zip(gradients(y, raw, f, tree=3), gradients(y, raw, f, tree=3),
+                                                    strict=True))  # fmt: skip
 
 
 def test_random_sums_round_trip_and_tampering_is_caught() -> None:

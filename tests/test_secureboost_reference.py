@@ -27,6 +27,7 @@ from models.secureboost.passive import PassiveParty
 from parties.worker.hardening import loads
 
 SCALE = 2.0**12  # the engine's fixed point (packing.FRAC_BITS), written out: the reference shares no code with it
+SEED = 20241  # the engine's stochastic rounding seed per tree (boost.ROUNDING_SEED)
 
 
 @dataclass
@@ -73,14 +74,16 @@ def _best_split(bins: list[np.ndarray], n_bins: list[np.ndarray], rows: np.ndarr
 
 
 def reference_boost(blocks: list[np.ndarray], y: np.ndarray, p: SgbParams, label_only: int = 1) -> Reference:
-    """Boosting as sgb_v defines it (logistic loss), in the engine's fixed point 2**-12, on pooled blocks."""
+    """Boosting as sgb_v defines it (logistic loss), in the engine's fixed point 2**-12 rounded
+    stochastically as it is (a generator per tree; g's draws, then h's), on pooled blocks."""
     mappers = [BinMapper.fit(x, buckets_for(p.sketch_eps)) for x in blocks]
     bins = [m.transform(x) for m, x in zip(mappers, blocks, strict=True)]
     raw, model = np.zeros(len(y)), Reference()
     for t in range(p.num_boost_round):
         prob = 1.0 / (1.0 + np.exp(-raw))
-        g = np.rint(np.clip(prob - y, -1, 1) * SCALE).astype("int64")
-        h = np.rint(np.clip(prob * (1 - prob), 0, 0.25) * SCALE).astype("int64")
+        rng = np.random.default_rng((SEED, t))
+        g = np.floor(np.clip(prob - y, -1, 1) * SCALE + rng.random(len(y))).astype("int64")
+        h = np.floor(np.clip(prob * (1 - prob), 0, 0.25) * SCALE + rng.random(len(y))).astype("int64")
         splits: dict[int, tuple[int, int, float]] = {}
         values: dict[int, float] = {}
         frontier = {0: np.arange(len(y))}

@@ -173,7 +173,7 @@ class ActiveParty:
     def _start(self, t: int, with_passive: bool) -> _Tree:
         if t != len(self.trees) or self.tree is not None:
             raise RuntimeError(f"tree {t} out of order")
-        g, h = gradients(self.y, self.raw, self.settings.frac_bits)
+        g, h = gradients(self.y, self.raw, self.settings.frac_bits, tree=t)
         tree = _Tree(t, with_passive, g, h, level=[0])
         tree.rows[0] = np.arange(len(self.y))
         tree.nodes[0] = self._node(tree, 0)

@@ -12,6 +12,7 @@ from models.secureboost.packing import FRAC_BITS, quantize
 
 SCHEMES = {"ou": "OU", "paillier": "ZPaillier"}  # SgbParams.he -> HEU's SchemaType name
 LABEL_ONLY_TREES = 1  # sgb_v's first_tree_with_label_holder_feature (its default, True)
+ROUNDING_SEED = 20241  # seeds each tree's stochastic rounding of the gradients (packing.quantize)
 
 
 @dataclass(frozen=True)
@@ -73,10 +74,16 @@ def sigmoid(raw: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-raw))
 
 
-def gradients(y: np.ndarray, raw: np.ndarray, frac_bits: int = FRAC_BITS) -> tuple[np.ndarray, np.ndarray]:
-    """Quantized logistic-loss gradient and hessian (int64) at raw scores ``raw``."""
+def gradients(y: np.ndarray, raw: np.ndarray, frac_bits: int = FRAC_BITS,
+              tree: int | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Quantized logistic-loss gradient and hessian (int64) at raw scores ``raw``.
+
+    Given the ``tree`` they are for, rounded stochastically from a generator
+    seeded by it (the same model every run); without it, to nearest.
+    """
     p = sigmoid(raw)
-    return quantize(p - y, p * (1.0 - p), frac_bits)
+    rng = None if tree is None else np.random.default_rng((ROUNDING_SEED, tree))
+    return quantize(p - y, p * (1.0 - p), frac_bits, rng)
 
 
 def node_depth(node: int) -> int:
