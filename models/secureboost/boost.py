@@ -74,16 +74,13 @@ def sigmoid(raw: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-raw))
 
 
-def gradients(y: np.ndarray, raw: np.ndarray, frac_bits: int = FRAC_BITS,
-              tree: int | None = None) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """Quantized logistic-loss gradient and hessian (int64) at raw scores ``raw``.
+def gradients(y: np.ndarray, raw: np.ndarray, frac_bits: int, tree: int) -> tuple[np.ndarray, np.ndarray]:
+    """Quantized logistic-loss gradient and hessian (int64) at raw scores ``raw``, for tree ``tree``.
 
-    Given the ``tree`` they are for, rounded stochastically from a generator
-    seeded by it (the same model every run); without it, to nearest.
+    Rounded stochastically from a generator seeded by the tree (the same model every run).
     """
     p = sigmoid(raw)
-    rng = None if tree is None else np.random.default_rng((ROUNDING_SEED, tree))
-    return quantize(p - y, p * (1.0 - p), frac_bits, rng)
+    return quantize(p - y, p * (1.0 - p), frac_bits, np.random.default_rng((ROUNDING_SEED, tree)))
 
 
 def node_depth(node: int) -> int:
