@@ -104,6 +104,23 @@ def test_without_helpers_the_key_is_made_in_process(monkeypatch: pytest.MonkeyPa
         owner.close()
 
 
+def test_a_stuck_helper_times_out_and_the_key_is_made_in_process(monkeypatch: pytest.MonkeyPatch,
+                                                                    tmp_path: Path) -> None:  # fmt: skip
+    stuck = tmp_path / "he_helper.py"
+    stuck.write_text("import time\ntime.sleep(600)\n")
+    monkeypatch.setattr(he, "HELPER", stuck)
+    ahead = Ahead("OU", KEY_BITS, capacity=100, racers=2, key_timeout=1.0)
+    started = time.monotonic()
+    owner = KeyOwner("OU", KEY_BITS, ahead=ahead)
+    try:
+        assert 1.0 <= time.monotonic() - started < 60, "the key wait neither timed out nor stopped waiting"
+        assert "within 1 s" in ahead.error, ahead.error
+        assert _wait_gone([p.pid for p in ahead.procs]) == [], "a stuck helper was left running"
+        assert _decrypt(owner, owner.encrypt_rows(np.arange(20, dtype=object))) == list(range(20))
+    finally:
+        owner.close()
+
+
 def test_a_helper_reports_its_error(monkeypatch: pytest.MonkeyPatch) -> None:
     ahead = Ahead("NoSuchSchema", KEY_BITS, capacity=100, racers=1)
     assert ahead.key() is None

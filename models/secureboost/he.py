@@ -26,6 +26,7 @@ import selectors
 import subprocess
 import sys
 import threading
+import time
 import weakref
 from collections import deque
 from dataclasses import asdict, dataclass
@@ -39,6 +40,8 @@ from models.secureboost.packing import Layout, unpack
 HELPER = Path(__file__).with_name("he_helper.py")
 CHUNK = 1024  # encryptions of zero per helper message
 MAX_RACERS = 4
+# A helper that has sent no key by then is stuck, not unlucky: HEU's OU-2048 key takes 0.3-6 s here.
+KEY_TIMEOUT = 120.0
 log = logging.getLogger(__name__)
 
 Packs = list[tuple[bytes, int, int]]  # (serialised ciphertexts, how many, slots in each)
@@ -236,11 +239,13 @@ class Ahead:
     to finish is kept and the others are killed. The kept helper then makes
     encryptions of zero under that key at idle priority; a thread here keeps
     up to ``capacity`` of them (the pipe holds the helper back beyond that).
-    If every helper fails, :meth:`key` returns None and the label owner
-    generates its key itself; if the kept one dies, rows are encrypted now.
+    If every helper fails, or none sends a key within ``key_timeout`` seconds
+    (stuck), :meth:`key` returns None and the label owner generates its key
+    itself; if the kept one dies, rows are encrypted now.
     """
 
-    def __init__(self, schema: str, key_bits: int, capacity: int, racers: int | None = None) -> None:
+    def __init__(self, schema: str, key_bits: int, capacity: int, racers: int | None = None,
+                 key_timeout: float = KEY_TIMEOUT) -> None:  # fmt: skip
         count = racers if racers is not None else max(1, min(os.cpu_count() or 1, MAX_RACERS))
         cmd = [sys.executable, "-P", str(HELPER), schema, str(int(key_bits)), str(CHUNK), str(os.getpid())]
         self.procs: list[subprocess.Popen[bytes]] = []
@@ -252,6 +257,7 @@ class Ahead:
             except OSError as e:  # no process to spare: fewer racers, or the key made in process
                 self.error = f"cannot start an HE helper: {e}"
         self.capacity = int(capacity)
+        self.key_timeout = float(key_timeout)
         self.cond = threading.Condition()
         self.chunks: deque[tuple[Any, int]] = deque()  # serialised bytes, or a loaded array, with its rows
         self.count = 0
@@ -261,12 +267,21 @@ class Ahead:
         self._finalizer = weakref.finalize(self, _kill, self.procs)
 
     def key(self) -> tuple[bytes, bytes, int] | None:
-        """The first helper's (public key, secret key, plaintext bits); the others are killed. None if all failed."""
+        """The first helper's (public key, secret key, plaintext bits); the others are killed.
+
+        None if every helper failed, or none sent a key within ``key_timeout`` seconds.
+        """
+        deadline = time.monotonic() + self.key_timeout
         with selectors.DefaultSelector() as sel:
             for p in self.procs:
                 sel.register(p.stdout, selectors.EVENT_READ, p)  # type: ignore[arg-type]
             while sel.get_map():
-                for ready, _ in sel.select():
+                left = deadline - time.monotonic()
+                events = sel.select(timeout=max(left, 0.0))
+                if not events and left <= 0:
+                    self.error = f"no HE helper sent a key within {self.key_timeout:g} s"
+                    break
+                for ready, _ in events:
                     proc: subprocess.Popen[bytes] = ready.data
                     frame = _frame(proc.stdout)  # type: ignore[arg-type]
                     if frame is not None and frame[0] == b"K":
@@ -275,7 +290,7 @@ class Ahead:
                         return pk, sk, int(bits)
                     self.error = frame[1].decode(errors="replace") if frame else "the helper ended"
                     sel.unregister(ready.fileobj)
-        log.warning("every HE helper process failed; generating the key in process: %s", self.error[-500:])
+        log.warning("no key from the HE helper processes; generating it in process: %s", self.error[-500:])
         self.close()
         return None
 
