@@ -3,7 +3,8 @@
 Per tree it encrypts each row's (g, h) once and sends the ciphertexts to every
 passive party. Per level it decrypts the passive parties' packed bucket sums
 (one batch per reply), derives each larger sibling as parent minus the smaller
-child in plaintext, builds its own features' histograms in plaintext, and picks
+child in plaintext, builds its own features' histograms in plaintext (the
+smaller sibling's; the other is parent minus it), and picks
 each node's best split over all parties' features (its own block first, then
 the passive parties' in name order; ties go to the first). It tells a passive
 party only the (feature, bucket) of that party's own winning splits and the
@@ -47,6 +48,7 @@ class _Tree:
     split_bits: dict[int, tuple[str, np.ndarray]] = field(default_factory=dict)  # this level's memberships
     hists: dict[str, dict[int, hg.Hist]] = field(default_factory=dict)  # per passive party, per node
     received: dict[str, dict[int, hg.Hist]] = field(default_factory=dict)
+    own: dict[int, hg.Hist] = field(default_factory=dict)  # the label owner's own histograms, per node
 
 
 class ActiveParty:
@@ -204,11 +206,24 @@ class ActiveParty:
             tree.level.append(c)
 
     def _best(self, tree: _Tree, n: int) -> Candidate | None:
-        rows = tree.rows[n]
-        blocks = [(hg.build(self.bins, rows, tree.g, tree.h, self.binner.width), self.binner.n_bins)]
+        blocks = [(self._own_hist(tree, n), self.binner.n_bins)]
         if tree.with_passive:
             blocks += [(self._passive_hist(tree, p, n), self.peers[p]) for p in self.passive]
         return best(blocks, self._totals(tree, n), self.settings.scale, self.settings.reg_lambda)
+
+    def _own_hist(self, tree: _Tree, n: int) -> hg.Hist:
+        """The label owner's histogram of node ``n``: built for the smaller of two siblings, parent minus it
+        for the other (integer sums: the same arrays either way)."""
+        if n in tree.own:
+            return tree.own[n]
+        sibling, parent = n + 1 if n % 2 == 1 else n - 1, (n - 1) // 2
+        if n > 0 and parent in tree.own and sibling in tree.rows:
+            smaller = min((len(tree.rows[c]), c) for c in (n, sibling))[1]
+            if smaller != n:
+                tree.own[n] = tree.own[parent] - self._own_hist(tree, sibling)
+                return tree.own[n]
+        tree.own[n] = hg.build(self.bins, tree.rows[n], tree.g, tree.h, self.binner.width)
+        return tree.own[n]
 
     def _passive_hist(self, tree: _Tree, p: str, n: int) -> hg.Hist:
         """A passive party's histogram of node ``n``: received, or parent minus the received sibling."""
